@@ -1,0 +1,244 @@
+//! The structs shared by tender and guest, with their compile-time layout
+//! checks and the [`LAYOUT`] table that feeds the ABI fingerprint.
+
+use core::mem::{offset_of, size_of};
+use static_assertions::const_assert_eq;
+
+/// `BootInfo::magic`: the bytes `NABLABI1`.
+pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"NABLABI1");
+
+/// `BootInfo::flags` bit: the user asked for `--quiet`; the guest should
+/// print no banner or informational output of its own.
+pub const BOOT_FLAG_QUIET: u32 = 1;
+
+/// Hypercall result: success.
+pub const RESULT_OK: u32 = 0;
+/// Hypercall result: try again later (nothing to read yet).
+pub const RESULT_AGAIN: u32 = 1;
+/// Hypercall result: the guest passed an invalid argument (bad pointer,
+/// out-of-range request); nothing was done.
+pub const RESULT_EINVAL: u32 = 2;
+/// Hypercall result: an unspecified host error.
+pub const RESULT_EUNSPEC: u32 = 3;
+
+/// Bit of console input in the ready set of `yield_until` (bits 0..=62
+/// are device handles).
+pub const CONSOLE_READY: u64 = 1 << 63;
+
+/// Largest command line the tender passes, in bytes, without the final NUL.
+pub const CMDLINE_MAX: u64 = 4095;
+
+/// What the tender tells the guest at entry. The tender writes it into
+/// guest memory and enters the guest with `rdi` pointing at it.
+///
+/// All addresses are guest addresses (which, in Nabla, are host virtual
+/// addresses inside `[mem_start, mem_end)`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BootInfo {
+    /// Always [`BOOT_MAGIC`].
+    pub magic: u64,
+    /// The tender's [`crate::ABI_VERSION`].
+    pub abi_version: u32,
+    /// `size_of::<BootInfo>()` as the tender knows it (append-only struct).
+    pub size: u32,
+    /// First byte of guest memory.
+    pub mem_start: u64,
+    /// One past the last byte of guest memory.
+    pub mem_end: u64,
+    /// Lowest address of the loaded image (page aligned).
+    pub image_start: u64,
+    /// One past the highest byte of the loaded image (page aligned); the
+    /// heap may start here.
+    pub image_end: u64,
+    /// Initial stack pointer region top (16-byte aligned); the stack grows
+    /// down from here towards `image_end`.
+    pub stack_top: u64,
+    /// Address of the NUL-terminated command line.
+    pub cmdline: u64,
+    /// Length of the command line, without the NUL.
+    pub cmdline_len: u64,
+    /// Address of the [`Hypercalls`] table (in tender memory, read-only).
+    pub hypercalls: u64,
+    /// Address of the device table (0 in ABI version 1: no devices yet).
+    pub devices: u64,
+    /// Number of entries in the device table.
+    pub device_count: u32,
+    /// `BOOT_FLAG_*` bits.
+    pub flags: u32,
+    /// Address of the initial RAM disk, or 0.
+    pub initrd_start: u64,
+    /// Length of the initial RAM disk in bytes.
+    pub initrd_len: u64,
+    /// Reserved for future use; zero.
+    pub reserved: [u64; 8],
+}
+
+/// Where the guest wants its trapped syscalls and faults delivered
+/// (argument of [`Hypercalls::set_trap_vector`]).
+///
+/// * A `syscall` instruction executed in guest memory is trapped by the
+///   sandbox and, if `syscall_entry` is non-zero, resumed at `syscall_entry`
+///   exactly as the CPU's `syscall` instruction would enter a kernel:
+///   `rcx` = the address after the instruction, `r11` = `rflags`, `rax` = the
+///   syscall number, argument registers and `rsp` untouched.
+/// * A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL) in guest code is, if
+///   `fault_entry` is non-zero, described in the [`FaultFrame`] at
+///   `fault_frame` and resumed at `fault_entry` as a call
+///   `fault_entry(frame)` on the stack `fault_stack_top`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrapVector {
+    /// Syscall entry point, or 0 for "report and end the guest".
+    pub syscall_entry: u64,
+    /// Fault entry point, or 0 for "report and end the guest".
+    pub fault_entry: u64,
+    /// Writable guest memory for one [`FaultFrame`].
+    pub fault_frame: u64,
+    /// Top of a writable stack for the fault entry (16-byte aligned).
+    pub fault_stack_top: u64,
+}
+
+/// General-purpose registers of the interrupted guest code.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+#[allow(missing_docs)]
+pub struct GuestRegs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+}
+
+/// A guest fault, as handed to the guest's fault entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FaultFrame {
+    /// Host signal number (SIGSEGV 11, SIGBUS 7, SIGFPE 8, SIGILL 4).
+    pub signo: u32,
+    /// `si_code` of the host signal.
+    pub code: i32,
+    /// Faulting data address (SIGSEGV/SIGBUS) or instruction address.
+    pub addr: u64,
+    /// Registers at the fault; resume by restoring them.
+    pub regs: GuestRegs,
+}
+
+/// The hypercall table: plain function pointers into the tender.
+///
+/// The guest calls them as ordinary C functions on its own stack; each
+/// needs less than [`HYPERCALL_STACK`] bytes of it. Entries are append-only;
+/// `count` says how many function pointers follow the header.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Hypercalls {
+    /// [`crate::ABI_VERSION`] of the tender.
+    pub version: u32,
+    /// Number of function pointers in the table.
+    pub count: u32,
+    /// Write `len` bytes at `buf` to the console. Returns a `RESULT_*`.
+    pub console_write: unsafe extern "C" fn(buf: u64, len: u64) -> u32,
+    /// Read up to `len` bytes of console input into `buf` without blocking;
+    /// stores the count in `*nread`. `RESULT_AGAIN` when none is pending,
+    /// `RESULT_OK` with `*nread == 0` at end of input.
+    pub console_read: unsafe extern "C" fn(buf: u64, len: u64, nread: u64) -> u32,
+    /// Monotonic time in nanoseconds.
+    pub clock_monotonic: unsafe extern "C" fn() -> u64,
+    /// Wall-clock time in nanoseconds since the Unix epoch.
+    pub clock_wall: unsafe extern "C" fn() -> u64,
+    /// Block until the monotonic clock reaches `deadline` or a device is
+    /// ready; stores the ready set (a bit per device handle) in
+    /// `*ready_set` if `ready_set` is non-zero.
+    pub yield_until: unsafe extern "C" fn(deadline: u64, ready_set: u64) -> u32,
+    /// End the guest with `status` (the tender's exit code, 0..=255).
+    pub exit: unsafe extern "C" fn(status: u32) -> !,
+    /// End the guest abnormally (exit code 255), printing `msg` if non-empty.
+    pub abort: unsafe extern "C" fn(msg: u64, len: u64) -> !,
+    /// Set the `%fs` base of the guest (thread-local storage).
+    pub set_tls_base: unsafe extern "C" fn(base: u64) -> u32,
+    /// Register where trapped syscalls and faults go (see [`TrapVector`]).
+    pub set_trap_vector: unsafe extern "C" fn(vector: u64) -> u32,
+}
+
+/// Number of function pointers in [`Hypercalls`] for this ABI version.
+pub const HYPERCALL_COUNT: u32 = 9;
+
+/// Stack a hypercall may use on the guest's stack, at most.
+pub const HYPERCALL_STACK: u64 = 8192;
+
+const_assert_eq!(size_of::<BootInfo>(), 176);
+const_assert_eq!(offset_of!(BootInfo, abi_version), 8);
+const_assert_eq!(offset_of!(BootInfo, mem_start), 16);
+const_assert_eq!(offset_of!(BootInfo, cmdline), 56);
+const_assert_eq!(offset_of!(BootInfo, hypercalls), 72);
+const_assert_eq!(offset_of!(BootInfo, device_count), 88);
+const_assert_eq!(offset_of!(BootInfo, flags), 92);
+const_assert_eq!(offset_of!(BootInfo, initrd_start), 96);
+const_assert_eq!(offset_of!(BootInfo, reserved), 112);
+const_assert_eq!(size_of::<TrapVector>(), 32);
+const_assert_eq!(size_of::<GuestRegs>(), 144);
+const_assert_eq!(offset_of!(GuestRegs, rip), 128);
+const_assert_eq!(size_of::<FaultFrame>(), 160);
+const_assert_eq!(offset_of!(FaultFrame, regs), 16);
+const_assert_eq!(size_of::<Hypercalls>(), 8 + 8 * HYPERCALL_COUNT as usize);
+const_assert_eq!(offset_of!(Hypercalls, console_write), 8);
+const_assert_eq!(offset_of!(Hypercalls, set_trap_vector), 72);
+
+/// Sizes and field offsets of every struct above, in declaration order.
+/// Its CRC is [`crate::LAYOUT_CRC`]; change a struct and the CRC changes.
+pub const LAYOUT: [u32; 40] = [
+    size_of::<BootInfo>() as u32,
+    offset_of!(BootInfo, magic) as u32,
+    offset_of!(BootInfo, abi_version) as u32,
+    offset_of!(BootInfo, size) as u32,
+    offset_of!(BootInfo, mem_start) as u32,
+    offset_of!(BootInfo, mem_end) as u32,
+    offset_of!(BootInfo, image_start) as u32,
+    offset_of!(BootInfo, image_end) as u32,
+    offset_of!(BootInfo, stack_top) as u32,
+    offset_of!(BootInfo, cmdline) as u32,
+    offset_of!(BootInfo, cmdline_len) as u32,
+    offset_of!(BootInfo, hypercalls) as u32,
+    offset_of!(BootInfo, devices) as u32,
+    offset_of!(BootInfo, device_count) as u32,
+    offset_of!(BootInfo, flags) as u32,
+    offset_of!(BootInfo, initrd_start) as u32,
+    offset_of!(BootInfo, initrd_len) as u32,
+    offset_of!(BootInfo, reserved) as u32,
+    size_of::<TrapVector>() as u32,
+    offset_of!(TrapVector, syscall_entry) as u32,
+    offset_of!(TrapVector, fault_entry) as u32,
+    offset_of!(TrapVector, fault_frame) as u32,
+    offset_of!(TrapVector, fault_stack_top) as u32,
+    size_of::<GuestRegs>() as u32,
+    size_of::<FaultFrame>() as u32,
+    offset_of!(FaultFrame, code) as u32,
+    offset_of!(FaultFrame, addr) as u32,
+    offset_of!(FaultFrame, regs) as u32,
+    size_of::<Hypercalls>() as u32,
+    offset_of!(Hypercalls, count) as u32,
+    offset_of!(Hypercalls, console_write) as u32,
+    offset_of!(Hypercalls, console_read) as u32,
+    offset_of!(Hypercalls, clock_monotonic) as u32,
+    offset_of!(Hypercalls, clock_wall) as u32,
+    offset_of!(Hypercalls, yield_until) as u32,
+    offset_of!(Hypercalls, exit) as u32,
+    offset_of!(Hypercalls, abort) as u32,
+    offset_of!(Hypercalls, set_tls_base) as u32,
+    offset_of!(Hypercalls, set_trap_vector) as u32,
+    HYPERCALL_COUNT,
+];

@@ -1,0 +1,221 @@
+//! `nabla-platform`: the guest side of Nabla.
+//!
+//! A guest is a freestanding x86_64 ELF; the tender enters it with the
+//! address of a [`BootInfo`] and a table of hypercalls. This crate keeps
+//! that table and wraps each hypercall in a safe Rust function; with the
+//! `rt` feature it also provides the guest runtime (`_start`, the panic
+//! handler, `memcpy` and friends) so that a Rust guest is just
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! nabla_platform::guest_main!(main);
+//! fn main(cmdline: &str) -> i32 { nabla_platform::println!("{cmdline}"); 0 }
+//! ```
+//!
+//! Limits: one thread of execution; the wrappers assume [`init`] ran
+//! (the runtime's `_start` does it first thing).
+#![cfg_attr(not(test), no_std)]
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+pub use nabla_abi as abi;
+use nabla_abi::{BootInfo, Hypercalls, RESULT_AGAIN, RESULT_OK, TrapVector};
+
+#[cfg(feature = "rt")]
+pub mod rt;
+
+static BOOT: AtomicPtr<BootInfo> = AtomicPtr::new(core::ptr::null_mut());
+
+/// A hypercall failed with this `RESULT_*` code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Error(pub u32);
+
+/// Adopt the boot info the tender passed. Returns false (and adopts
+/// nothing) if it is not a boot info of our ABI version.
+///
+/// # Safety
+/// `bi` must be null or point at readable memory of `size_of::<BootInfo>()`
+/// bytes that stays valid and unchanged for the life of the guest.
+pub unsafe fn init(bi: *const BootInfo) -> bool {
+    if bi.is_null() {
+        return false;
+    }
+    // SAFETY: the caller guarantees `bi` is readable.
+    let b = unsafe { &*bi };
+    let ok = b.magic == nabla_abi::BOOT_MAGIC
+        && b.abi_version == nabla_abi::ABI_VERSION
+        && b.size as usize >= size_of::<BootInfo>()
+        && b.hypercalls != 0;
+    if ok {
+        BOOT.store(bi.cast_mut(), Ordering::Release);
+    }
+    ok
+}
+
+/// The boot info. Panics if [`init`] did not succeed.
+pub fn boot_info() -> &'static BootInfo {
+    let p = BOOT.load(Ordering::Acquire);
+    assert!(!p.is_null(), "nabla-platform used before init");
+    // SAFETY: `init` stored a pointer valid for the guest's lifetime.
+    unsafe { &*p }
+}
+
+fn hc() -> &'static Hypercalls {
+    // SAFETY: `init` checked the table pointer is set; the tender's table
+    // is static and read-only for the life of the process.
+    unsafe { &*(boot_info().hypercalls as *const Hypercalls) }
+}
+
+fn result(r: u32) -> Result<(), Error> {
+    if r == RESULT_OK {
+        Ok(())
+    } else {
+        Err(Error(r))
+    }
+}
+
+/// The command line given after the guest's name.
+pub fn cmdline() -> &'static str {
+    let b = boot_info();
+    // SAFETY: the tender wrote `cmdline_len` bytes of UTF-8 (it came from
+    // Rust `String`s) at `cmdline`, which stays valid.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(b.cmdline as *const u8, b.cmdline_len as usize) };
+    core::str::from_utf8(bytes).unwrap_or("")
+}
+
+/// The user passed `--quiet`.
+pub fn quiet() -> bool {
+    boot_info().flags & nabla_abi::BOOT_FLAG_QUIET != 0
+}
+
+/// Write bytes to the console.
+pub fn console_write(bytes: &[u8]) -> Result<(), Error> {
+    // SAFETY: the slice is valid for its length; the tender checks again.
+    result(unsafe { (hc().console_write)(bytes.as_ptr() as u64, bytes.len() as u64) })
+}
+
+/// Read console input without blocking: `Ok(Some(n))` bytes read
+/// (`Some(0)` at end of input), `Ok(None)` when nothing is pending.
+pub fn console_read(buf: &mut [u8]) -> Result<Option<usize>, Error> {
+    let mut n = 0u64;
+    // SAFETY: `buf` and `n` are valid and writable.
+    let r = unsafe {
+        (hc().console_read)(buf.as_mut_ptr() as u64, buf.len() as u64, &raw mut n as u64)
+    };
+    match r {
+        RESULT_OK => Ok(Some(n as usize)),
+        RESULT_AGAIN => Ok(None),
+        e => Err(Error(e)),
+    }
+}
+
+/// Monotonic time in nanoseconds.
+pub fn clock_monotonic() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { (hc().clock_monotonic)() }
+}
+
+/// Wall-clock time in nanoseconds since 1970.
+pub fn clock_wall() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { (hc().clock_wall)() }
+}
+
+/// Sleep until monotonic time `deadline` or until input is ready; returns
+/// the ready set (bit 63: console input).
+pub fn yield_until(deadline: u64) -> Result<u64, Error> {
+    let mut ready = 0u64;
+    // SAFETY: `ready` is valid and writable.
+    result(unsafe { (hc().yield_until)(deadline, &raw mut ready as u64) })?;
+    Ok(ready)
+}
+
+/// End the guest with `status`.
+pub fn exit(status: u32) -> ! {
+    // SAFETY: no pointers.
+    unsafe { (hc().exit)(status) }
+}
+
+/// End the guest abnormally with a message.
+pub fn abort(msg: &str) -> ! {
+    // SAFETY: the message is valid for its length.
+    unsafe { (hc().abort)(msg.as_ptr() as u64, msg.len() as u64) }
+}
+
+/// Set the `%fs` base (thread-local storage pointer).
+pub fn set_tls_base(base: u64) -> Result<(), Error> {
+    // SAFETY: no pointers; the tender validates the value.
+    result(unsafe { (hc().set_tls_base)(base) })
+}
+
+/// Register where trapped syscalls and faults go.
+pub fn set_trap_vector(v: &TrapVector) -> Result<(), Error> {
+    // SAFETY: `v` is a valid TrapVector for the duration of the call.
+    result(unsafe { (hc().set_trap_vector)(v as *const TrapVector as u64) })
+}
+
+/// A `core::fmt::Write` sink on the console.
+pub struct Console;
+
+impl core::fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        console_write(s.as_bytes()).map_err(|_| core::fmt::Error)
+    }
+}
+
+/// Print to the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        let _ = core::fmt::Write::write_fmt(&mut $crate::Console, format_args!($($arg)*));
+    }};
+}
+
+/// Print a line to the console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => {{ $crate::print!($($arg)*); $crate::print!("\n"); }};
+}
+
+/// Declare a Rust guest's `main(cmdline: &str) -> i32` and embed the ABI
+/// note. The runtime (`rt` feature) calls `main` and exits with its value.
+#[macro_export]
+macro_rules! guest_main {
+    ($main:path) => {
+        /// The guest's ABI note (read by the tender before loading).
+        #[unsafe(no_mangle)]
+        #[unsafe(link_section = ".note.nabla.abi")]
+        pub static NABLA_ABI_NOTE: $crate::abi::note::AbiNote = $crate::abi::note::AbiNote::CURRENT;
+
+        /// Called by the runtime's `_start`.
+        #[unsafe(no_mangle)]
+        pub fn nabla_main(cmdline: &str) -> i32 {
+            $main(cmdline)
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_rejects_bad_boot_info() {
+        // SAFETY: null is allowed.
+        assert!(!unsafe { init(core::ptr::null()) });
+        let bi = BootInfo::default();
+        // SAFETY: a valid, live BootInfo.
+        assert!(!unsafe { init(&bi) });
+        let bi = BootInfo {
+            magic: nabla_abi::BOOT_MAGIC,
+            abi_version: 99,
+            size: 176,
+            hypercalls: 8,
+            ..BootInfo::default()
+        };
+        // SAFETY: as above.
+        assert!(!unsafe { init(&bi) });
+    }
+}

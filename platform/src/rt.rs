@@ -1,0 +1,129 @@
+//! The guest runtime (feature `rt`): entry point, panic handler and the
+//! memory functions the compiler expects (`memcpy`, `memmove`, `memset`,
+//! `memcmp`, `bcmp`), since a guest links no C library.
+//!
+//! `_start` is entered as a function call with `rdi` = `BootInfo`; it
+//! adopts the boot info, prints a one-line banner unless `--quiet`, runs
+//! the guest's `nabla_main` (declared with [`crate::guest_main!`]) and
+//! exits with its return value.
+//!
+//! The memory functions use `rep movsb` / `rep stosb` in inline assembly:
+//! written as Rust loops, the optimiser would turn them back into calls to
+//! themselves.
+
+use core::arch::asm;
+use nabla_abi::BootInfo;
+
+unsafe extern "Rust" {
+    fn nabla_main(cmdline: &str) -> i32;
+}
+
+unsafe extern "C" {
+    static NABLA_ABI_NOTE: nabla_abi::note::AbiNote;
+}
+
+/// The guest entry point.
+///
+/// # Safety
+/// Called once, by the tender, with a valid boot info.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _start(bi: *const BootInfo) -> ! {
+    // Referencing the note keeps the linker from discarding it.
+    // SAFETY: the note is a plain static defined by `guest_main!`.
+    let _ = unsafe { core::ptr::read_volatile(&raw const NABLA_ABI_NOTE) };
+    // SAFETY: the tender passes a valid boot info.
+    if !unsafe { crate::init(bi) } {
+        // No usable hypercall table: the only way to stop is to fault.
+        // SAFETY: ud2 raises SIGILL, which the tender reports.
+        unsafe { asm!("ud2", options(noreturn)) }
+    }
+    if !crate::quiet() {
+        let b = crate::boot_info();
+        crate::println!(
+            "Nabla platform {}: memory {:#x}..{:#x}, image {:#x}..{:#x}",
+            env!("CARGO_PKG_VERSION"),
+            b.mem_start,
+            b.mem_end,
+            b.image_start,
+            b.image_end
+        );
+    }
+    // SAFETY: `nabla_main` is defined by `guest_main!` with this signature.
+    let status = unsafe { nabla_main(crate::cmdline()) };
+    crate::exit(status as u32)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    crate::println!("guest panic: {info}");
+    crate::abort("guest panicked")
+}
+
+/// # Safety
+/// As C `memcpy`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: the C contract: both ranges valid, not overlapping.
+    unsafe {
+        asm!("rep movsb", inout("rcx") n => _, inout("rdi") dst => _, inout("rsi") src => _, options(nostack, preserves_flags))
+    };
+    dst
+}
+
+/// # Safety
+/// As C `memmove`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    if (dst as usize) <= (src as usize) || (dst as usize) >= (src as usize).wrapping_add(n) {
+        // SAFETY: forward copy is safe when dst does not start inside src.
+        return unsafe { memcpy(dst, src, n) };
+    }
+    // SAFETY: backward copy with the direction flag set, restored after.
+    unsafe {
+        asm!("std", "rep movsb", "cld",
+             inout("rcx") n => _, inout("rdi") dst.add(n - 1) => _, inout("rsi") src.add(n - 1) => _,
+             options(nostack));
+    }
+    dst
+}
+
+/// # Safety
+/// As C `memset`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
+    // SAFETY: the C contract: the range is valid.
+    unsafe {
+        asm!("rep stosb", inout("rcx") n => _, inout("rdi") dst => _, in("al") c as u8, options(nostack, preserves_flags))
+    };
+    dst
+}
+
+/// # Safety
+/// As C `memcmp`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let mut i = 0;
+    while i < n {
+        // SAFETY: the C contract: both ranges valid for `n` bytes.
+        let (x, y) = unsafe { (*a.add(i), *b.add(i)) };
+        if x != y {
+            return x as i32 - y as i32;
+        }
+        i += 1;
+    }
+    0
+}
+
+/// # Safety
+/// As C `bcmp`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: same contract.
+    unsafe { memcmp(a, b, n) }
+}
+
+/// The precompiled `core` is built with unwinding and references this
+/// symbol from its unwind tables; guests abort on panic, so nothing ever
+/// unwinds and this is never called.
+#[unsafe(no_mangle)]
+pub extern "C" fn rust_eh_personality() {}

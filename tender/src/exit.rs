@@ -1,0 +1,47 @@
+//! Exit codes of `nabla-tender`, and the one way out once the guest runs.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0..=254 | the guest's own exit status (`exit` hypercall) |
+//! | 1 | bad input: unusable guest file (ELF, ABI note), `--mem`, command line |
+//! | 2 | bad command-line usage (unknown flag, missing KERNEL) |
+//! | 70 | internal error of the tender or host failure (a bug, or the host refused a resource) |
+//! | 128+N | the guest faulted with signal N: 132 SIGILL, 135 SIGBUS, 136 SIGFPE, 139 SIGSEGV |
+//! | 159 | the guest made a forbidden host syscall (128 + SIGSYS) |
+//! | 255 | the guest aborted (`abort` hypercall), or returned from its entry point |
+//!
+//! Codes from the guest and from the tender can collide (a guest may exit
+//! 1); the tender always prints one line on stderr when *it* ends the run.
+
+use crate::gate;
+
+/// Bad input (guest file, options).
+pub const LOAD_ERROR: i32 = 1;
+/// Bad command-line usage.
+pub const USAGE: i32 = 2;
+/// Internal error or host failure.
+pub const INTERNAL: i32 = 70;
+/// Base of guest-fault codes (plus the signal number).
+pub const FAULT_BASE: i32 = 128;
+/// Forbidden host syscall.
+pub const FORBIDDEN_SYSCALL: i32 = 128 + libc::SIGSYS;
+/// Guest abort.
+pub const ABORT: i32 = 255;
+
+/// End the process now with `code`: no destructors, no libc, no
+/// allocation. Safe to call from hypercalls and signal handlers.
+pub fn now(code: i32) -> ! {
+    gate::exit_group(code)
+}
+
+/// Print `nabla-tender: MSG` on stderr and end with `code`. Usable after
+/// the sandbox is on: formats into a stack buffer and writes with the gate.
+pub fn with_message(code: i32, args: core::fmt::Arguments<'_>) -> ! {
+    use core::fmt::Write;
+    let mut buf = gate::StackBuf::<512>::new();
+    let _ = buf.write_str("nabla-tender: ");
+    let _ = buf.write_fmt(args);
+    let _ = buf.write_str("\n");
+    gate::write_all(2, buf.as_bytes());
+    now(code)
+}

@@ -1,0 +1,215 @@
+//! The hypercalls: tender functions the guest calls through the
+//! [`Hypercalls`] table.
+//!
+//! They run on the guest's stack with the guest's `%fs`, after the sandbox
+//! is on, so they follow the gate's rules: no allocation, no locks, no
+//! libc, no TLS, no panics. Every guest pointer goes through
+//! [`GuestRange`](crate::memory::GuestRange) before use; a bad one gets
+//! `RESULT_EINVAL`, never a fault. Host failures get `RESULT_EUNSPEC`.
+
+use crate::exit;
+use crate::gate;
+use crate::runtime::{self, CONSOLE_EOF, CONSOLE_PENDING, Ordering};
+use nabla_abi::{
+    FaultFrame, HYPERCALL_COUNT, Hypercalls, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC,
+    RESULT_OK, TrapVector,
+};
+
+/// Ready-set bit of console input in `yield_until`.
+pub const CONSOLE_READY_BIT: u64 = nabla_abi::CONSOLE_READY;
+
+/// The table handed to the guest (its address goes into `BootInfo`).
+pub static TABLE: Hypercalls = Hypercalls {
+    version: nabla_abi::ABI_VERSION,
+    count: HYPERCALL_COUNT,
+    console_write,
+    console_read,
+    clock_monotonic,
+    clock_wall,
+    yield_until,
+    exit: hc_exit,
+    abort: hc_abort,
+    set_tls_base,
+    set_trap_vector,
+};
+
+unsafe extern "C" fn console_write(buf: u64, len: u64) -> u32 {
+    let Some(rt) = runtime::get() else {
+        return RESULT_EUNSPEC;
+    };
+    let Some(p) = rt.guest.readable(buf, len) else {
+        return RESULT_EINVAL;
+    };
+    // SAFETY: `readable` checked that the whole range is guest memory,
+    // which stays mapped and readable for the life of the process.
+    let bytes = unsafe { core::slice::from_raw_parts(p, len as usize) };
+    if gate::write_all(1, bytes) {
+        RESULT_OK
+    } else {
+        RESULT_EUNSPEC
+    }
+}
+
+unsafe extern "C" fn console_read(buf: u64, len: u64, nread: u64) -> u32 {
+    let Some(rt) = runtime::get() else {
+        return RESULT_EUNSPEC;
+    };
+    let (Some(p), Some(out)) = (rt.guest.writable(buf, len), rt.guest.writable(nread, 8)) else {
+        return RESULT_EINVAL;
+    };
+    let store = |n: u64| {
+        // SAFETY: `out` is 8 writable bytes of guest memory (checked).
+        unsafe { core::ptr::write_unaligned(out.cast::<u64>(), n) }
+    };
+    if rt.console_in < 0 || CONSOLE_EOF.load(Ordering::Relaxed) {
+        store(0);
+        return RESULT_OK;
+    }
+    // SAFETY: `p..p+len` is writable guest memory (checked above).
+    let n = unsafe { gate::read(rt.console_in, p, len as usize) };
+    match n {
+        n if n > 0 => {
+            store(n as u64);
+            RESULT_OK
+        }
+        0 => {
+            CONSOLE_EOF.store(true, Ordering::Relaxed);
+            store(0);
+            RESULT_OK
+        }
+        n if n == -(libc::EAGAIN as i64) || n == -(libc::EINTR as i64) => {
+            CONSOLE_PENDING.store(false, Ordering::Relaxed);
+            store(0);
+            RESULT_AGAIN
+        }
+        _ => RESULT_EUNSPEC,
+    }
+}
+
+unsafe extern "C" fn clock_monotonic() -> u64 {
+    gate::clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+unsafe extern "C" fn clock_wall() -> u64 {
+    gate::clock_ns(libc::CLOCK_REALTIME)
+}
+
+unsafe extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
+    let Some(rt) = runtime::get() else {
+        return RESULT_EUNSPEC;
+    };
+    let out = match ready_set {
+        0 => None,
+        a => match rt.guest.writable(a, 8) {
+            Some(p) => Some(p.cast::<u64>()),
+            None => return RESULT_EINVAL,
+        },
+    };
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
+    let ready = loop {
+        let pending = rt.console_pollable
+            && CONSOLE_PENDING.load(Ordering::Relaxed)
+            && !CONSOLE_EOF.load(Ordering::Relaxed);
+        let now = gate::clock_ns(libc::CLOCK_MONOTONIC);
+        let timeout = if pending {
+            0
+        } else {
+            deadline.saturating_sub(now)
+        };
+        let n = gate::epoll_wait(rt.epfd, &mut events, Some(timeout));
+        if n < 0 && n != -(libc::EINTR as i64) {
+            return RESULT_EUNSPEC;
+        }
+        for ev in events.iter().take(n.max(0) as usize) {
+            if ev.u64 == CONSOLE_READY_BIT {
+                CONSOLE_PENDING.store(true, Ordering::Relaxed);
+            }
+        }
+        let mut ready = 0;
+        if rt.console_pollable
+            && CONSOLE_PENDING.load(Ordering::Relaxed)
+            && !CONSOLE_EOF.load(Ordering::Relaxed)
+        {
+            ready |= CONSOLE_READY_BIT;
+        }
+        if ready != 0 || gate::clock_ns(libc::CLOCK_MONOTONIC) >= deadline {
+            break ready;
+        }
+    };
+    if let Some(p) = out {
+        // SAFETY: 8 writable bytes of guest memory (checked above).
+        unsafe { core::ptr::write_unaligned(p, ready) };
+    }
+    RESULT_OK
+}
+
+unsafe extern "C" fn hc_exit(status: u32) -> ! {
+    exit::now((status & 0xff) as i32)
+}
+
+unsafe extern "C" fn hc_abort(msg: u64, len: u64) -> ! {
+    let text = runtime::get()
+        .and_then(|rt| rt.guest.readable(msg, len.min(400)))
+        // SAFETY: the range was checked to be guest memory.
+        .map(|p| unsafe { core::slice::from_raw_parts(p, len.min(400) as usize) })
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or("");
+    let text = text.trim_end_matches('\n');
+    if text.is_empty() {
+        exit::with_message(exit::ABORT, format_args!("guest aborted"))
+    }
+    exit::with_message(exit::ABORT, format_args!("guest aborted: {text}"))
+}
+
+unsafe extern "C" fn set_tls_base(base: u64) -> u32 {
+    let Some(rt) = runtime::get() else {
+        return RESULT_EUNSPEC;
+    };
+    // Non-canonical bases would make wrfsbase fault.
+    if base >= 0x0000_8000_0000_0000 {
+        return RESULT_EINVAL;
+    }
+    if rt.fsgsbase {
+        // SAFETY: FSGSBASE was detected at start-up (AT_HWCAP2).
+        unsafe { gate::wrfsbase(base) };
+        RESULT_OK
+    } else if gate::arch_set_fs(base) == 0 {
+        RESULT_OK
+    } else {
+        RESULT_EUNSPEC
+    }
+}
+
+unsafe extern "C" fn set_trap_vector(vector: u64) -> u32 {
+    let Some(rt) = runtime::get() else {
+        return RESULT_EUNSPEC;
+    };
+    let Some(p) = rt.guest.readable(vector, size_of::<TrapVector>() as u64) else {
+        return RESULT_EINVAL;
+    };
+    // SAFETY: readable guest memory of the right size (checked above).
+    let v = unsafe { core::ptr::read_unaligned(p.cast::<TrapVector>()) };
+    let entry_ok = |a: u64| a == 0 || rt.guest.contains(a);
+    if !entry_ok(v.syscall_entry) || !entry_ok(v.fault_entry) {
+        return RESULT_EINVAL;
+    }
+    if v.fault_entry != 0 {
+        let frame_ok = rt
+            .guest
+            .writable(v.fault_frame, size_of::<FaultFrame>() as u64)
+            .is_some();
+        let stack_ok = v.fault_stack_top % 16 == 0
+            && rt
+                .guest
+                .writable(v.fault_stack_top.wrapping_sub(256), 256)
+                .is_some();
+        if !frame_ok || !stack_ok {
+            return RESULT_EINVAL;
+        }
+    }
+    runtime::TRAP_FRAME.store(v.fault_frame, Ordering::Relaxed);
+    runtime::TRAP_STACK.store(v.fault_stack_top, Ordering::Relaxed);
+    runtime::TRAP_FAULT.store(v.fault_entry, Ordering::Relaxed);
+    runtime::TRAP_SYSCALL.store(v.syscall_entry, Ordering::Release);
+    RESULT_OK
+}

@@ -1,0 +1,152 @@
+//! Places a validated [`Image`] in guest memory and prepares the boot
+//! block: copy segments, zero bss, apply relocations, protect segments
+//! (W^X), make RELRO read-only, write [`BootInfo`] and the command line.
+//!
+//! Guest memory layout (addresses grow up):
+//!
+//! ```text
+//! mem_start  image (static-pie: at mem_start; ET_EXEC: at its link address)
+//! image_end  heap ... (free for the guest)
+//!            ... stack, growing down
+//! stack_top  BootInfo, then the command line (BOOT_AREA bytes)
+//! mem_end
+//! ```
+
+use crate::elf::{Image, Kind, PAGE};
+use crate::memory::{GuestMemory, MemError};
+use nabla_abi::{BOOT_MAGIC, BootInfo, CMDLINE_MAX};
+use object::elf::{PF_W, PF_X};
+
+/// Bytes at the top of guest memory for the boot block.
+pub const BOOT_AREA: u64 = 8192;
+/// Offset of the command line within the boot area.
+const CMDLINE_OFFSET: u64 = 256;
+/// Least free memory between the image and the stack.
+pub const MIN_FREE: u64 = 256 * 1024;
+
+/// Why an image could not be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A fixed-address image outside guest memory.
+    #[error("image is linked at {0:#x}..{1:#x}, outside guest memory {2:#x}..{3:#x}")]
+    OutOfRange(u64, u64, u64, u64),
+    /// Not enough guest memory.
+    #[error("--mem is too small for this image: it needs at least {0} MiB")]
+    TooSmall(u64),
+    /// Command line too long.
+    #[error("guest command line is {0} bytes, the limit is {CMDLINE_MAX}")]
+    CmdlineTooLong(usize),
+    /// Memory setup failed.
+    #[error(transparent)]
+    Mem(#[from] MemError),
+}
+
+/// Where to enter a loaded guest.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// Entry point (host = guest address).
+    pub pc: u64,
+    /// Initial stack top (16-byte aligned).
+    pub stack_top: u64,
+    /// Address of the [`BootInfo`].
+    pub boot_info: u64,
+}
+
+/// Load `image` (from `data`) into `mem` with `cmdline`, `flags` and the
+/// address of the hypercall table.
+pub fn load(
+    mem: &mut GuestMemory,
+    image: &Image,
+    data: &[u8],
+    cmdline: &str,
+    flags: u32,
+    hypercalls: u64,
+) -> Result<Entry, LoadError> {
+    if cmdline.len() as u64 > CMDLINE_MAX {
+        return Err(LoadError::CmdlineTooLong(cmdline.len()));
+    }
+    let range = mem.range();
+    let boot = range.end - BOOT_AREA;
+    let bias = match image.kind {
+        Kind::Dyn => range.start.wrapping_sub(image.start),
+        Kind::Exec => 0,
+    };
+    let (lo, hi) = (image.start.wrapping_add(bias), image.end.wrapping_add(bias));
+    if lo < range.start || hi > range.end || lo > hi {
+        return Err(LoadError::OutOfRange(
+            image.start,
+            image.end,
+            range.start,
+            range.end,
+        ));
+    }
+    if hi.saturating_add(MIN_FREE) > boot {
+        let need = hi - range.start + MIN_FREE + BOOT_AREA;
+        return Err(LoadError::TooSmall(need.div_ceil(1 << 20)));
+    }
+
+    for seg in &image.segments {
+        let at = seg.vaddr.wrapping_add(bias);
+        // The mapping is fresh and zeroed, so bss needs no explicit fill.
+        mem.write(at, data.get(seg.file.clone()).unwrap_or(&[]))?;
+    }
+    for &(slot, addend) in &image.relocs {
+        let value = bias.wrapping_add(addend as u64);
+        mem.write(slot.wrapping_add(bias), &value.to_le_bytes())?;
+    }
+    for seg in &image.segments {
+        let start = (seg.vaddr.wrapping_add(bias)) & !(PAGE - 1);
+        let end = (seg.vaddr.wrapping_add(bias) + seg.memsz).next_multiple_of(PAGE);
+        let mut prot = libc::PROT_READ;
+        if seg.flags & PF_W != 0 {
+            prot |= libc::PROT_WRITE;
+        }
+        if seg.flags & PF_X != 0 {
+            prot |= libc::PROT_EXEC;
+        }
+        if prot != libc::PROT_READ | libc::PROT_WRITE {
+            mem.protect(start..end, prot)?;
+        }
+    }
+    if let Some(relro) = &image.relro {
+        // Rounded down at both ends, as ld.so does: the linker pads RELRO
+        // so that its pages hold nothing that is written later.
+        let start = relro.start.wrapping_add(bias) & !(PAGE - 1);
+        let end = relro.end.wrapping_add(bias) & !(PAGE - 1);
+        if start < end && start >= lo && end <= hi {
+            mem.protect(start..end, libc::PROT_READ)?;
+        }
+    }
+
+    let cmd_addr = boot + CMDLINE_OFFSET;
+    let mut cmd = Vec::with_capacity(cmdline.len() + 1);
+    cmd.extend_from_slice(cmdline.as_bytes());
+    cmd.push(0);
+    mem.write(cmd_addr, &cmd)?;
+    let info = BootInfo {
+        magic: BOOT_MAGIC,
+        abi_version: nabla_abi::ABI_VERSION,
+        size: size_of::<BootInfo>() as u32,
+        mem_start: range.start,
+        mem_end: range.end,
+        image_start: lo,
+        image_end: hi,
+        stack_top: boot,
+        cmdline: cmd_addr,
+        cmdline_len: cmdline.len() as u64,
+        hypercalls,
+        flags,
+        ..BootInfo::default()
+    };
+    // SAFETY: BootInfo is repr(C) plain data with no padding bytes (its
+    // layout is asserted in nabla-abi), so viewing it as bytes is sound.
+    let bytes = unsafe {
+        std::slice::from_raw_parts((&raw const info).cast::<u8>(), size_of::<BootInfo>())
+    };
+    mem.write(boot, bytes)?;
+    Ok(Entry {
+        pc: image.entry.wrapping_add(bias),
+        stack_top: boot,
+        boot_info: boot,
+    })
+}

@@ -1,0 +1,98 @@
+//! `nabla-tender [--mem=MiB] [--quiet] KERNEL [-- ARGS...]`: the binary
+//! users run. Parses the command line, sets up every module, loads the
+//! guest, installs the sandbox and jumps. See `exit.rs` for exit codes.
+
+use clap::Parser;
+use nabla_tender::modules::Module;
+use nabla_tender::modules::console::Console;
+use nabla_tender::modules::core::{Core, CoreArgs};
+use nabla_tender::{elf, exit, launch, loader, runtime, sandbox, signals};
+use std::path::PathBuf;
+
+/// Run a Nabla guest (a Linux kernel or a unikernel) as one sandboxed process.
+#[derive(Debug, Parser)]
+#[command(name = "nabla-tender", version = nabla_tender::VERSION, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: the guest's status; 1 bad input; 2 usage; 70 internal error; \
+128+N guest fault with signal N; 159 forbidden host syscall; 255 guest abort."
+)]
+struct Cli {
+    #[command(flatten)]
+    core: CoreArgs,
+    /// The guest: an x86_64 ELF built against nabla-platform
+    #[arg(value_name = "KERNEL")]
+    kernel: PathBuf,
+    /// Guest command line (joined with spaces)
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+}
+
+fn fail(code: i32, msg: impl std::fmt::Display) -> ! {
+    eprintln!("nabla-tender: {msg}");
+    std::process::exit(code)
+}
+
+fn main() {
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { exit::USAGE } else { 0 };
+        let _ = e.print();
+        std::process::exit(code)
+    });
+    let name = cli.kernel.display();
+    let data = std::fs::read(&cli.kernel)
+        .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
+    let image =
+        elf::parse(&data).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
+
+    let mut core = Core::setup(&cli.core).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
+    let console = Console::setup(core.epfd);
+    let flags = if cli.core.quiet {
+        nabla_abi::BOOT_FLAG_QUIET
+    } else {
+        0
+    };
+    let table = &raw const nabla_tender::hypercalls::TABLE as u64;
+    let entry = loader::load(
+        &mut core.mem,
+        &image,
+        &data,
+        &cli.args.join(" "),
+        flags,
+        table,
+    )
+    .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
+
+    let guest = core.mem.range();
+    runtime::install(runtime::Runtime {
+        guest: core.mem.guest_range(),
+        tender_text: nabla_tender::tender_text(),
+        epfd: core.epfd,
+        console_in: console.input,
+        console_pollable: console.pollable,
+        fsgsbase: core.fsgsbase,
+    });
+    signals::install().unwrap_or_else(|e| {
+        fail(
+            exit::INTERNAL,
+            format_args!("cannot install signal handlers: {e}"),
+        )
+    });
+
+    let mut rules = sandbox::Rules::default();
+    let modules: [&dyn Module; 2] = [&core, &console];
+    for m in modules {
+        m.rules(&mut rules);
+    }
+    let prog = sandbox::build(&guest, &rules).unwrap_or_else(|e| fail(exit::INTERNAL, e));
+    // Guest memory must outlive everything: the guest never returns.
+    std::mem::forget(core);
+    sandbox::install(&prog).unwrap_or_else(|e| fail(exit::INTERNAL, e));
+    // SAFETY: `entry` comes from a successful load into guest memory that
+    // is never unmapped (forgotten above); runtime state, handlers and the
+    // sandbox are all installed.
+    unsafe { launch::enter(entry) }
+}

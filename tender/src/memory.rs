@@ -1,0 +1,257 @@
+//! Guest memory: one anonymous mapping at a fixed address, and the one
+//! place where guest-supplied addresses are checked.
+//!
+//! Guest and tender share one address space, so a guest address *is* a
+//! host address; the mapping sits at [`GUEST_BASE`], far below the tender's
+//! own (PIE, high) image, so that "is this instruction pointer the guest's"
+//! is a simple range test for the seccomp filter and the signal handlers.
+//! The mapping is `MAP_NORESERVE`: untouched guest pages cost nothing.
+//!
+//! [`GuestRange`] is the frozen view used after launch: hypercalls turn a
+//! guest `(addr, len)` into a host pointer only through
+//! [`GuestRange::readable`] / [`GuestRange::writable`], which check bounds,
+//! overflow and (for writes) that no read-only segment is touched, so a
+//! hypercall never faults on a guest pointer.
+
+use std::ops::Range;
+
+/// Address of the first byte of guest memory (1 MiB, as Solo5 spt).
+pub const GUEST_BASE: u64 = 0x10_0000;
+/// Smallest `--mem`, in MiB.
+pub const MIN_MEM_MIB: u64 = 2;
+/// Largest `--mem`, in MiB (64 GiB).
+pub const MAX_MEM_MIB: u64 = 65536;
+/// Most read-only ranges (text, rodata, relro) a guest may have.
+pub const MAX_RO: usize = 16;
+
+/// Why guest memory could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum MemError {
+    /// `--mem` out of range.
+    #[error("--mem={0} is out of range ({MIN_MEM_MIB}..={MAX_MEM_MIB} MiB)")]
+    Size(u64),
+    /// The host refused the mapping.
+    #[error("cannot map {mib} MiB of guest memory at {GUEST_BASE:#x}: {err}")]
+    Map {
+        /// Requested size.
+        mib: u64,
+        /// Host error.
+        err: nix::Error,
+    },
+    /// mprotect failed.
+    #[error("cannot protect guest memory {0:#x}..{1:#x}: {2}")]
+    Protect(u64, u64, nix::Error),
+    /// A write outside guest memory was attempted by the loader.
+    #[error("{0:#x}..{1:#x} is outside guest memory")]
+    Outside(u64, u64),
+    /// Too many read-only ranges.
+    #[error("the guest has more than {MAX_RO} read-only segments")]
+    TooManyRo,
+}
+
+/// The guest's memory mapping. Unmapped on drop (only tests drop it: a
+/// launched guest never returns).
+#[derive(Debug)]
+pub struct GuestMemory {
+    start: u64,
+    end: u64,
+    ro: Vec<Range<u64>>,
+}
+
+impl GuestMemory {
+    /// Map `mib` MiB of read-write guest memory at [`GUEST_BASE`].
+    pub fn map(mib: u64) -> Result<Self, MemError> {
+        if !(MIN_MEM_MIB..=MAX_MEM_MIB).contains(&mib) {
+            return Err(MemError::Size(mib));
+        }
+        let len = mib << 20;
+        let flags = libc::MAP_PRIVATE
+            | libc::MAP_ANONYMOUS
+            | libc::MAP_NORESERVE
+            | libc::MAP_FIXED_NOREPLACE;
+        // SAFETY: a fresh anonymous mapping at an address we own; with
+        // MAP_FIXED_NOREPLACE the kernel refuses rather than replacing any
+        // existing mapping of the tender.
+        let p = unsafe {
+            libc::mmap(
+                GUEST_BASE as *mut libc::c_void,
+                len as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED || p as u64 != GUEST_BASE {
+            return Err(MemError::Map {
+                mib,
+                err: nix::Error::last(),
+            });
+        }
+        Ok(GuestMemory {
+            start: GUEST_BASE,
+            end: GUEST_BASE + len,
+            ro: Vec::new(),
+        })
+    }
+
+    /// `[start, end)` of guest memory.
+    pub fn range(&self) -> Range<u64> {
+        self.start..self.end
+    }
+
+    fn check(&self, addr: u64, len: u64) -> Result<(), MemError> {
+        match addr.checked_add(len) {
+            Some(end) if addr >= self.start && end <= self.end => Ok(()),
+            _ => Err(MemError::Outside(addr, addr.wrapping_add(len))),
+        }
+    }
+
+    /// Copy `bytes` to guest address `addr` (loader use, before launch).
+    pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), MemError> {
+        self.check(addr, bytes.len() as u64)?;
+        // SAFETY: the range is inside our read-write mapping (checked
+        // above) and nothing else references guest memory before launch.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+        Ok(())
+    }
+
+    /// Read 8 bytes at guest address `addr` (loader use, before launch).
+    pub fn read_u64(&self, addr: u64) -> Result<u64, MemError> {
+        self.check(addr, 8)?;
+        // SAFETY: inside the mapping (checked); unaligned read allowed.
+        Ok(unsafe { std::ptr::read_unaligned(addr as *const u64) })
+    }
+
+    /// Change the protection of the page-aligned range `r`; records
+    /// non-writable ranges for [`GuestRange::writable`].
+    pub fn protect(&mut self, r: Range<u64>, prot: libc::c_int) -> Result<(), MemError> {
+        self.check(r.start, r.end.saturating_sub(r.start))?;
+        if prot & libc::PROT_WRITE == 0 {
+            if self.ro.len() == MAX_RO {
+                return Err(MemError::TooManyRo);
+            }
+            self.ro.push(r.clone());
+        }
+        // SAFETY: the range lies inside our own guest mapping (checked), so
+        // no tender memory changes protection.
+        let rc = unsafe {
+            libc::mprotect(
+                r.start as *mut libc::c_void,
+                (r.end - r.start) as usize,
+                prot,
+            )
+        };
+        if rc != 0 {
+            return Err(MemError::Protect(r.start, r.end, nix::Error::last()));
+        }
+        Ok(())
+    }
+
+    /// The frozen view used by hypercalls and signal handlers.
+    pub fn guest_range(&self) -> GuestRange {
+        let mut ro = [(0, 0); MAX_RO];
+        for (slot, r) in ro.iter_mut().zip(&self.ro) {
+            *slot = (r.start, r.end);
+        }
+        GuestRange {
+            start: self.start,
+            end: self.end,
+            ro,
+            nro: self.ro.len(),
+        }
+    }
+}
+
+impl Drop for GuestMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `map`.
+        unsafe {
+            libc::munmap(
+                self.start as *mut libc::c_void,
+                (self.end - self.start) as usize,
+            )
+        };
+    }
+}
+
+/// Guest memory as seen after launch: bounds and read-only ranges. `Copy`,
+/// no allocation: safe to use from hypercalls and signal handlers.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestRange {
+    /// First byte of guest memory.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    ro: [(u64, u64); MAX_RO],
+    nro: usize,
+}
+
+impl GuestRange {
+    /// An empty range (nothing is guest memory).
+    pub const EMPTY: GuestRange = GuestRange {
+        start: 0,
+        end: 0,
+        ro: [(0, 0); MAX_RO],
+        nro: 0,
+    };
+
+    /// Is `addr` inside guest memory?
+    pub fn contains(&self, addr: u64) -> bool {
+        addr >= self.start && addr < self.end
+    }
+
+    /// `addr..addr+len` as a host pointer if it lies wholly in guest memory.
+    pub fn readable(&self, addr: u64, len: u64) -> Option<*const u8> {
+        let end = addr.checked_add(len)?;
+        (addr >= self.start && end <= self.end).then_some(addr as *const u8)
+    }
+
+    /// Like [`readable`](Self::readable), and no byte is in a read-only
+    /// segment.
+    pub fn writable(&self, addr: u64, len: u64) -> Option<*mut u8> {
+        self.readable(addr, len)?;
+        let end = addr + len;
+        let ro = self.ro.get(..self.nro).unwrap_or(&[]);
+        ro.iter()
+            .all(|&(s, e)| end <= s || addr >= e)
+            .then_some(addr as *mut u8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range() -> GuestRange {
+        let mut ro = [(0, 0); MAX_RO];
+        ro[0] = (0x2000, 0x3000);
+        GuestRange {
+            start: 0x1000,
+            end: 0x10000,
+            ro,
+            nro: 1,
+        }
+    }
+
+    #[test]
+    fn bounds() {
+        let r = range();
+        assert!(r.readable(0x1000, 0xf000).is_some());
+        assert!(r.readable(0x1000, 0xf001).is_none());
+        assert!(r.readable(0xfff, 1).is_none());
+        assert!(r.readable(u64::MAX, 2).is_none());
+        assert!(r.readable(0x10000, 0).is_some());
+        assert!(r.contains(0x1000) && !r.contains(0x10000));
+    }
+
+    #[test]
+    fn read_only_ranges_are_not_writable() {
+        let r = range();
+        assert!(r.writable(0x1000, 0x1000).is_some());
+        assert!(r.writable(0x1000, 0x1001).is_none());
+        assert!(r.writable(0x2fff, 1).is_none());
+        assert!(r.writable(0x3000, 8).is_some());
+        assert!(r.readable(0x2000, 8).is_some());
+    }
+}

@@ -1,0 +1,108 @@
+//! The core module: guest memory, clocks, yield, exit/abort, TLS, traps.
+//!
+//! Set-up maps guest memory (`--mem`), creates the epoll fd that
+//! `yield_until` waits on, and detects FSGSBASE (with it, `set_tls_base`
+//! needs no syscall at all).
+
+use crate::memory::{GuestMemory, MemError};
+use crate::sandbox::{Pin, Rules};
+use std::io;
+
+/// Default guest memory in MiB.
+pub const DEFAULT_MEM_MIB: u64 = 128;
+/// Most epoll events one `yield_until` collects.
+pub const MAX_EVENTS: u64 = 8;
+
+/// Arguments owned by the core module.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CoreArgs {
+    /// Guest memory in MiB (2..=65536)
+    #[arg(long, value_name = "MiB", default_value_t = DEFAULT_MEM_MIB)]
+    pub mem: u64,
+    /// Ask the guest to print no banner or informational messages
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Why the core module could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// Guest memory.
+    #[error(transparent)]
+    Mem(#[from] MemError),
+    /// epoll_create1 failed.
+    #[error("cannot create the epoll fd: {0}")]
+    Epoll(io::Error),
+}
+
+/// The set-up core module.
+#[derive(Debug)]
+pub struct Core {
+    /// Guest memory.
+    pub mem: GuestMemory,
+    /// The epoll fd of `yield_until`.
+    pub epfd: i32,
+    /// `wrfsbase` is available to user mode.
+    pub fsgsbase: bool,
+}
+
+impl Core {
+    /// Map memory and create the epoll fd.
+    pub fn setup(args: &CoreArgs) -> Result<Core, CoreError> {
+        let mem = GuestMemory::map(args.mem)?;
+        // SAFETY: plain syscall wrapper, no pointers.
+        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epfd < 0 {
+            return Err(CoreError::Epoll(io::Error::last_os_error()));
+        }
+        // SAFETY: getauxval only reads the aux vector.
+        let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
+        Ok(Core {
+            mem,
+            epfd,
+            fsgsbase: hwcap2 & 2 != 0,
+        })
+    }
+}
+
+impl super::Module for Core {
+    fn name(&self) -> &'static str {
+        "core"
+    }
+
+    fn rules(&self, r: &mut Rules) {
+        // clock_monotonic, yield_until: the monotonic clock only.
+        r.allow(
+            libc::SYS_clock_gettime,
+            &[Pin::Eq(0, libc::CLOCK_MONOTONIC as u64)],
+        );
+        // clock_wall: the real-time clock only.
+        r.allow(
+            libc::SYS_clock_gettime,
+            &[Pin::Eq(0, libc::CLOCK_REALTIME as u64)],
+        );
+        // yield_until: wait on our epoll fd, bounded event count, no sigmask.
+        r.allow(
+            libc::SYS_epoll_pwait2,
+            &[
+                Pin::Eq(0, self.epfd as u64),
+                Pin::Le(2, MAX_EVENTS),
+                Pin::Eq(4, 0),
+            ],
+        );
+        // exit, abort, fault and forbidden-syscall reports: end the process.
+        r.allow(libc::SYS_exit_group, &[]);
+        // abort and the tender's own one-line reports: stderr only.
+        r.allow(libc::SYS_write, &[Pin::Eq(0, 2)]);
+        // set_trap_vector: returning from the SIGSYS/fault handlers that
+        // forward to the guest's vector.
+        r.allow(libc::SYS_rt_sigreturn, &[]);
+        if !self.fsgsbase {
+            // set_tls_base without FSGSBASE: set %fs only.
+            r.allow(
+                libc::SYS_arch_prctl,
+                &[Pin::Eq(0, crate::gate::ARCH_SET_FS)],
+            );
+        }
+    }
+}

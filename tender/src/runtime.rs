@@ -1,0 +1,72 @@
+//! State shared by the hypercalls and the signal handlers once the guest
+//! runs.
+//!
+//! It is written once, before the sandbox goes on and before the first
+//! guest instruction, and only read afterwards (mutable parts are atomics).
+//! Access is through a plain `static`: no TLS, no lock, no allocation, so it
+//! works on the guest's stack with the guest's `%fs`.
+
+use crate::memory::GuestRange;
+use std::cell::UnsafeCell;
+pub use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+/// Frozen facts about the running guest.
+#[derive(Debug, Clone, Copy)]
+pub struct Runtime {
+    /// Guest memory.
+    pub guest: GuestRange,
+    /// The tender's own code, `[start, end)`: a fault there is a tender bug.
+    pub tender_text: (u64, u64),
+    /// epoll fd used by `yield_until`.
+    pub epfd: i32,
+    /// Console input fd (non-blocking), or -1 when there is none.
+    pub console_in: i32,
+    /// Whether `console_in` is in the epoll set (edge-triggered).
+    pub console_pollable: bool,
+    /// `wrfsbase` is usable (else `arch_prctl`).
+    pub fsgsbase: bool,
+}
+
+struct Slot(UnsafeCell<Option<Runtime>>);
+
+// SAFETY: the slot is written only by `install`, once, while the tender is
+// still single-threaded and before any reader (hypercall or handler) can
+// run; afterwards it is only read.
+unsafe impl Sync for Slot {}
+
+static RUNTIME: Slot = Slot(UnsafeCell::new(None));
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Trap vector registered by the guest (see `nabla_abi::TrapVector`).
+pub static TRAP_SYSCALL: AtomicU64 = AtomicU64::new(0);
+/// Fault entry registered by the guest.
+pub static TRAP_FAULT: AtomicU64 = AtomicU64::new(0);
+/// Guest address of the fault frame.
+pub static TRAP_FRAME: AtomicU64 = AtomicU64::new(0);
+/// Guest fault stack top.
+pub static TRAP_STACK: AtomicU64 = AtomicU64::new(0);
+
+/// Console input may have data not yet read (edge-triggered bookkeeping).
+pub static CONSOLE_PENDING: AtomicBool = AtomicBool::new(false);
+/// Console input reached end of file.
+pub static CONSOLE_EOF: AtomicBool = AtomicBool::new(false);
+
+/// Record the runtime. Called once, before the guest is entered.
+pub fn install(rt: Runtime) {
+    if INSTALLED.load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: see `Slot`: single-threaded, before any reader exists.
+    unsafe { *RUNTIME.0.get() = Some(rt) };
+    INSTALLED.store(true, Ordering::Release);
+}
+
+/// The runtime, once installed.
+pub fn get() -> Option<&'static Runtime> {
+    if !INSTALLED.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: installed and never written again (see `Slot`).
+    unsafe { (*RUNTIME.0.get()).as_ref() }
+}

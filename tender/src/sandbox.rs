@@ -1,0 +1,237 @@
+//! The seccomp sandbox: the only wall between the guest and the host.
+//!
+//! The filter is built at run time, when the real file descriptors and
+//! limits are known, from the rules each tender module contributes
+//! ([`Rules`]). It has two parts:
+//!
+//! 1. a raw BPF prefix on `seccomp_data.instruction_pointer`: any syscall
+//!    issued from guest memory returns `SECCOMP_RET_TRAP`, whatever its
+//!    number, so even an allowed syscall never reaches the host from guest
+//!    code (the tender's SIGSYS handler then forwards or reports it);
+//! 2. the seccompiler program: the allowed syscalls with their argument
+//!    pins; anything else kills the process.
+//!
+//! It is installed last, right before the jump into the guest, and there is
+//! no way to run without it.
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch, sock_filter,
+};
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// Why the sandbox could not be built or installed.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// seccompiler refused a rule or the filter.
+    #[error("cannot build the seccomp filter: {0}")]
+    Build(String),
+    /// The kernel refused the filter.
+    #[error("cannot install the seccomp filter: {0}")]
+    Install(String),
+}
+
+/// One argument pin: `arg[index] OP value`.
+#[derive(Debug, Clone, Copy)]
+pub enum Pin {
+    /// Argument equals the value.
+    Eq(u8, u64),
+    /// Argument is at most the value.
+    Le(u8, u64),
+}
+
+/// The allowed syscalls, each with the conditions under which it is
+/// allowed (a list of alternatives, each a conjunction of pins).
+#[derive(Debug, Default)]
+pub struct Rules {
+    map: BTreeMap<i64, Vec<Vec<Pin>>>,
+}
+
+impl Rules {
+    /// Allow syscall `nr` when all `pins` hold (no pins: unconditionally).
+    pub fn allow(&mut self, nr: i64, pins: &[Pin]) {
+        self.map.entry(nr).or_default().push(pins.to_vec());
+    }
+
+    /// The allowed syscall numbers.
+    pub fn syscalls(&self) -> impl Iterator<Item = i64> + '_ {
+        self.map.keys().copied()
+    }
+
+    fn compile(&self) -> Result<BpfProgram, SandboxError> {
+        let err = |e: seccompiler::BackendError| SandboxError::Build(e.to_string());
+        let mut rules = BTreeMap::new();
+        for (&nr, alternatives) in &self.map {
+            let mut out = Vec::new();
+            // An unconditional alternative allows the syscall outright;
+            // seccompiler expresses that as an empty rule list.
+            if !alternatives.iter().any(|a| a.is_empty()) {
+                for alt in alternatives {
+                    let conds = alt
+                        .iter()
+                        .map(|p| {
+                            let (i, op, v) = match *p {
+                                Pin::Eq(i, v) => (i, SeccompCmpOp::Eq, v),
+                                Pin::Le(i, v) => (i, SeccompCmpOp::Le, v),
+                            };
+                            SeccompCondition::new(i, SeccompCmpArgLen::Qword, op, v)
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(err)?;
+                    out.push(SeccompRule::new(conds).map_err(err)?);
+                }
+            }
+            rules.insert(nr, out);
+        }
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::KillProcess,
+            SeccompAction::Allow,
+            TargetArch::x86_64,
+        )
+        .map_err(err)?;
+        filter
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| SandboxError::Build(e.to_string()))
+    }
+}
+
+const LD_W_ABS: u16 = 0x20;
+const JGT_K: u16 = 0x25;
+const JEQ_K: u16 = 0x15;
+const JGE_K: u16 = 0x35;
+const RET_K: u16 = 0x06;
+/// `SECCOMP_RET_TRAP`.
+pub const RET_TRAP: u32 = 0x0003_0000;
+/// Offsets of the instruction pointer's low and high words in `seccomp_data`.
+const IP_LO: u32 = 8;
+const IP_HI: u32 = 12;
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// BPF that returns `SECCOMP_RET_TRAP` when the instruction pointer lies in
+/// `guest` and otherwise falls through to the instruction after it.
+/// A 64-bit range test made of 32-bit BPF comparisons.
+pub fn guest_ip_prefix(guest: &Range<u64>) -> Vec<sock_filter> {
+    let (s_hi, s_lo) = ((guest.start >> 32) as u32, guest.start as u32);
+    let (e_hi, e_lo) = ((guest.end >> 32) as u32, guest.end as u32);
+    // Indices: 10 = GUEST (return TRAP), 11 = NOT (fall through).
+    vec![
+        stmt(LD_W_ABS, IP_HI),   // 0
+        jump(JGT_K, s_hi, 3, 0), // 1: hi > s_hi -> 5
+        jump(JEQ_K, s_hi, 0, 8), // 2: hi < s_hi -> 11
+        stmt(LD_W_ABS, IP_LO),   // 3
+        jump(JGE_K, s_lo, 0, 6), // 4: lo < s_lo -> 11
+        stmt(LD_W_ABS, IP_HI),   // 5
+        jump(JGT_K, e_hi, 4, 0), // 6: hi > e_hi -> 11
+        jump(JEQ_K, e_hi, 0, 2), // 7: hi < e_hi -> 10
+        stmt(LD_W_ABS, IP_LO),   // 8
+        jump(JGE_K, e_lo, 1, 0), // 9: lo >= e_lo -> 11
+        stmt(RET_K, RET_TRAP),   // 10
+    ]
+}
+
+/// The whole program: guest-IP prefix, then the allow-list.
+pub fn build(guest: &Range<u64>, rules: &Rules) -> Result<BpfProgram, SandboxError> {
+    let mut prog = guest_ip_prefix(guest);
+    prog.extend(rules.compile()?);
+    if prog.len() > 4096 {
+        return Err(SandboxError::Build(format!(
+            "{} BPF instructions, the kernel takes 4096",
+            prog.len()
+        )));
+    }
+    Ok(prog)
+}
+
+/// Install `prog` for this (single-threaded) process: no_new_privs, then
+/// the filter. Nothing after this may make a syscall the filter forbids.
+pub fn install(prog: &BpfProgram) -> Result<(), SandboxError> {
+    seccompiler::apply_filter(prog).map_err(|e| SandboxError::Install(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny interpreter for the instructions the prefix uses.
+    fn run(prog: &[sock_filter], ip: u64) -> Option<u32> {
+        let data = {
+            let mut d = [0u8; 64];
+            d[8..16].copy_from_slice(&ip.to_le_bytes());
+            d
+        };
+        let (mut pc, mut a) = (0usize, 0u32);
+        while let Some(ins) = prog.get(pc) {
+            pc += 1;
+            match ins.code {
+                LD_W_ABS => {
+                    let k = ins.k as usize;
+                    a = u32::from_le_bytes(data[k..k + 4].try_into().unwrap());
+                }
+                RET_K => return Some(ins.k),
+                JGT_K | JEQ_K | JGE_K => {
+                    let t = match ins.code {
+                        JGT_K => a > ins.k,
+                        JEQ_K => a == ins.k,
+                        _ => a >= ins.k,
+                    };
+                    pc += if t { ins.jt } else { ins.jf } as usize;
+                }
+                _ => panic!("unexpected opcode"),
+            }
+        }
+        None // fell through: not the guest
+    }
+
+    #[test]
+    fn prefix_traps_exactly_the_guest_range() {
+        let ranges = [
+            0x10_0000..0x810_0000u64,
+            0x10_0000..0x10_0010_0000,
+            0xffff_f000..0x1_0000_1000,
+            0x1_0000_0000..0x2_0000_0000,
+        ];
+        for r in ranges {
+            let p = guest_ip_prefix(&r);
+            for ip in [r.start, r.start + 1, r.end - 1, (r.start + r.end) / 2] {
+                assert_eq!(run(&p, ip), Some(RET_TRAP), "{ip:#x} in {r:x?}");
+            }
+            for ip in [
+                r.start - 1,
+                r.end,
+                r.end + 1,
+                0,
+                u64::MAX,
+                0x5555_5555_0000,
+                r.start.wrapping_sub(1 << 32),
+                r.end + (1 << 32),
+            ] {
+                assert_eq!(run(&p, ip), None, "{ip:#x} outside {r:x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rules_compile() {
+        let mut rules = Rules::default();
+        rules.allow(libc::SYS_write, &[Pin::Eq(0, 1)]);
+        rules.allow(libc::SYS_write, &[Pin::Eq(0, 2)]);
+        rules.allow(libc::SYS_exit_group, &[]);
+        let prog = build(&(0x10_0000..0x20_0000), &rules).unwrap();
+        assert!(prog.len() > 11);
+        assert_eq!(rules.syscalls().count(), 2);
+    }
+}

@@ -1,0 +1,256 @@
+//! Signal handling: trapped guest syscalls (SIGSYS) and guest faults
+//! (SIGSEGV, SIGBUS, SIGFPE, SIGILL).
+//!
+//! The handlers run on an alternate stack installed before the sandbox,
+//! with the guest's `%fs`, so they follow the gate's rules (no libc, no
+//! TLS, no allocation). For each signal they either
+//!
+//! * forward it to the guest's trap vector by rewriting the saved context
+//!   and returning (the kernel's `rt_sigreturn` then resumes the guest
+//!   there), or
+//! * report it in one line on stderr and end the process with the
+//!   documented exit code (see `exit.rs`).
+//!
+//! A fault whose instruction pointer lies in the tender's own code is a
+//! tender bug and ends with code 70. A second fault while the handler runs
+//! is blocked by the signal mask and so kills the process outright: the
+//! handlers can never loop.
+
+use crate::exit;
+use crate::runtime::{self, Ordering, TRAP_FAULT, TRAP_FRAME, TRAP_STACK, TRAP_SYSCALL};
+use crate::sysnames::syscall_name;
+use nabla_abi::{FaultFrame, GuestRegs};
+use std::io;
+
+/// Size of the alternate signal stack.
+const ALT_STACK: usize = 64 * 1024;
+
+/// Signals the tender takes over.
+pub const HANDLED: [libc::c_int; 5] = [
+    libc::SIGSYS,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+];
+
+/// The `SIGSYS` part of `siginfo_t` (Linux UAPI layout on x86_64).
+#[repr(C)]
+struct SigsysInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    _pad: i32,
+    call_addr: u64,
+    syscall: i32,
+    arch: u32,
+}
+
+/// The fault part of `siginfo_t`.
+#[repr(C)]
+struct FaultInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    _pad: i32,
+    addr: u64,
+}
+
+/// Install the alternate stack and the handlers. Called before the sandbox.
+pub fn install() -> io::Result<()> {
+    // SAFETY: a fresh anonymous mapping, used only as the signal stack.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            ALT_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let ss = libc::stack_t {
+        ss_sp: stack,
+        ss_flags: 0,
+        ss_size: ALT_STACK,
+    };
+    // SAFETY: `ss` describes the mapping above, which is never unmapped.
+    if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for sig in HANDLED {
+        // SAFETY: zeroed sigaction is a valid "no flags, empty mask" value.
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        sa.sa_sigaction = on_signal as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        // SAFETY: `on_signal` has the SA_SIGINFO signature and obeys the
+        // async-signal rules described in the module doc.
+        if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: ignoring SIGPIPE makes a closed stdout an EPIPE error that
+    // the console hypercall reports, instead of killing the tender.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    Ok(())
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGSYS => "SIGSYS",
+        _ => "signal",
+    }
+}
+
+/// Syscall number of `uretprobe`.
+const URETPROBE: u64 = 335;
+/// `si_code` of a signal the kernel raised itself.
+const SI_KERNEL: i32 = 0x80;
+
+/// Hosts since Linux 6.11 let the `uretprobe` syscall (335) through seccomp
+/// unfiltered; called from anywhere but the uprobe trampoline it raises
+/// SIGILL (SI_KERNEL) right after the `syscall` instruction and does
+/// nothing else but set `rax` to -1. That is the one syscall the filter cannot trap, so we
+/// recognise its refusal here and treat it as a trapped syscall 335.
+fn is_uretprobe_refusal(rt: &runtime::Runtime, code: i32, ip: u64) -> bool {
+    if code != SI_KERNEL {
+        return false;
+    }
+    match rt.guest.readable(ip.wrapping_sub(2), 2) {
+        Some(p) => {
+            // SAFETY: two readable bytes of guest memory (checked).
+            let insn = unsafe { core::ptr::read_unaligned(p.cast::<[u8; 2]>()) };
+            insn == [0x0f, 0x05]
+        }
+        None => false,
+    }
+}
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let Some(rt) = runtime::get() else {
+        exit::with_message(
+            exit::INTERNAL,
+            format_args!("{} before the guest started", signal_name(sig)),
+        )
+    };
+    // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers,
+    // live and exclusively ours until the handler returns.
+    let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
+    let g = &mut uc.uc_mcontext.gregs;
+    let ip = g[libc::REG_RIP as usize] as u64;
+
+    // SAFETY: the kernel fills the common fields for every signal, and
+    // `_sigsys` for SIGSYS (the struct only covers the union's start).
+    let si = unsafe { &*info.cast::<SigsysInfo>() };
+    let uretprobe = sig == libc::SIGILL && is_uretprobe_refusal(rt, si.code, ip);
+    if uretprobe {
+        g[libc::REG_RAX as usize] = URETPROBE as i64;
+    }
+    if sig == libc::SIGSYS || uretprobe {
+        let (nr, arch) = if uretprobe {
+            (URETPROBE, crate::gate::AUDIT_ARCH_X86_64)
+        } else {
+            (si.syscall as u64, si.arch)
+        };
+        let call_addr = if uretprobe { ip } else { si.call_addr };
+        let entry = TRAP_SYSCALL.load(Ordering::Acquire);
+        if entry != 0 && rt.guest.contains(ip) && arch == crate::gate::AUDIT_ARCH_X86_64 {
+            // Enter the guest kernel as the `syscall` instruction would:
+            // return address in rcx, flags in r11, number still in rax.
+            g[libc::REG_RCX as usize] = ip as i64;
+            g[libc::REG_R11 as usize] = g[libc::REG_EFL as usize];
+            g[libc::REG_RIP as usize] = entry as i64;
+            return;
+        }
+        let name = if arch == crate::gate::AUDIT_ARCH_X86_64 {
+            syscall_name(nr)
+        } else {
+            "non-x86_64"
+        };
+        exit::with_message(
+            exit::FORBIDDEN_SYSCALL,
+            format_args!(
+                "guest made a forbidden host syscall {name} ({nr}) at {:#x}",
+                call_addr.wrapping_sub(2)
+            ),
+        )
+    }
+
+    // SAFETY: for the fault signals the kernel fills `si_addr`.
+    let fi = unsafe { &*info.cast::<FaultInfo>() };
+    if ip >= rt.tender_text.0 && ip < rt.tender_text.1 {
+        exit::with_message(
+            exit::INTERNAL,
+            format_args!(
+                "internal fault {} in the tender at {ip:#x} accessing {:#x}",
+                signal_name(sig),
+                fi.addr
+            ),
+        )
+    }
+    let entry = TRAP_FAULT.load(Ordering::Acquire);
+    if entry != 0 {
+        let frame_addr = TRAP_FRAME.load(Ordering::Relaxed);
+        let stack = TRAP_STACK.load(Ordering::Relaxed);
+        // Both were checked to be writable guest memory when registered.
+        if let (Some(frame), Some(ret)) = (
+            rt.guest
+                .writable(frame_addr, size_of::<FaultFrame>() as u64),
+            rt.guest.writable(stack.wrapping_sub(8), 8),
+        ) {
+            let r = |i: libc::c_int| g[i as usize] as u64;
+            let regs = GuestRegs {
+                rax: r(libc::REG_RAX),
+                rbx: r(libc::REG_RBX),
+                rcx: r(libc::REG_RCX),
+                rdx: r(libc::REG_RDX),
+                rsi: r(libc::REG_RSI),
+                rdi: r(libc::REG_RDI),
+                rbp: r(libc::REG_RBP),
+                rsp: r(libc::REG_RSP),
+                r8: r(libc::REG_R8),
+                r9: r(libc::REG_R9),
+                r10: r(libc::REG_R10),
+                r11: r(libc::REG_R11),
+                r12: r(libc::REG_R12),
+                r13: r(libc::REG_R13),
+                r14: r(libc::REG_R14),
+                r15: r(libc::REG_R15),
+                rip: ip,
+                rflags: r(libc::REG_EFL),
+            };
+            let ff = FaultFrame {
+                signo: sig as u32,
+                code: fi.code,
+                addr: fi.addr,
+                regs,
+            };
+            // SAFETY: `frame` and `ret` are writable guest memory of the
+            // right sizes (checked just above).
+            unsafe {
+                core::ptr::write_unaligned(frame.cast::<FaultFrame>(), ff);
+                core::ptr::write_unaligned(ret.cast::<u64>(), 0);
+            }
+            // Resume as a call `entry(frame)` on the fault stack.
+            g[libc::REG_RDI as usize] = frame_addr as i64;
+            g[libc::REG_RSP as usize] = stack.wrapping_sub(8) as i64;
+            g[libc::REG_RIP as usize] = entry as i64;
+            return;
+        }
+    }
+    exit::with_message(
+        exit::FAULT_BASE + sig,
+        format_args!(
+            "guest fault {} at {ip:#x} accessing {:#x}",
+            signal_name(sig),
+            fi.addr
+        ),
+    )
+}
