@@ -57,10 +57,7 @@ impl AbiNote {
             descsz: size_of::<AbiDesc>() as u32,
             note_type: NOTE_TYPE_ABI,
             name: [b'N', b'a', b'b', b'l', b'a', 0, 0, 0],
-            desc: AbiDesc {
-                abi_version,
-                layout_crc: crate::LAYOUT_CRC,
-            },
+            desc: AbiDesc { abi_version, layout_crc: crate::LAYOUT_CRC },
         }
     }
 }

@@ -82,7 +82,7 @@ pub struct BootInfo {
 ///   exactly as the CPU's `syscall` instruction would enter a kernel:
 ///   `rcx` = the address after the instruction, `r11` = `rflags`, `rax` = the
 ///   syscall number, argument registers and `rsp` untouched.
-/// * A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL) in guest code is, if
+/// * A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) in guest code is, if
 ///   `fault_entry` is non-zero, described in the [`FaultFrame`] at
 ///   `fault_frame` and resumed at `fault_entry` as a call
 ///   `fault_entry(frame)` on the stack `fault_stack_top`.
@@ -128,7 +128,7 @@ pub struct GuestRegs {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FaultFrame {
-    /// Host signal number (SIGSEGV 11, SIGBUS 7, SIGFPE 8, SIGILL 4).
+    /// Host signal number (SIGSEGV 11, SIGBUS 7, SIGFPE 8, SIGILL 4, SIGTRAP 5).
     pub signo: u32,
     /// `si_code` of the host signal.
     pub code: i32,

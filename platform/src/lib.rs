@@ -67,11 +67,7 @@ fn hc() -> &'static Hypercalls {
 }
 
 fn result(r: u32) -> Result<(), Error> {
-    if r == RESULT_OK {
-        Ok(())
-    } else {
-        Err(Error(r))
-    }
+    if r == RESULT_OK { Ok(()) } else { Err(Error(r)) }
 }
 
 /// The command line given after the guest's name.
@@ -79,8 +75,7 @@ pub fn cmdline() -> &'static str {
     let b = boot_info();
     // SAFETY: the tender wrote `cmdline_len` bytes of UTF-8 (it came from
     // Rust `String`s) at `cmdline`, which stays valid.
-    let bytes =
-        unsafe { core::slice::from_raw_parts(b.cmdline as *const u8, b.cmdline_len as usize) };
+    let bytes = unsafe { core::slice::from_raw_parts(b.cmdline as *const u8, b.cmdline_len as usize) };
     core::str::from_utf8(bytes).unwrap_or("")
 }
 
@@ -100,9 +95,7 @@ pub fn console_write(bytes: &[u8]) -> Result<(), Error> {
 pub fn console_read(buf: &mut [u8]) -> Result<Option<usize>, Error> {
     let mut n = 0u64;
     // SAFETY: `buf` and `n` are valid and writable.
-    let r = unsafe {
-        (hc().console_read)(buf.as_mut_ptr() as u64, buf.len() as u64, &raw mut n as u64)
-    };
+    let r = unsafe { (hc().console_read)(buf.as_mut_ptr() as u64, buf.len() as u64, &raw mut n as u64) };
     match r {
         RESULT_OK => Ok(Some(n as usize)),
         RESULT_AGAIN => Ok(None),
@@ -208,13 +201,8 @@ mod tests {
         let bi = BootInfo::default();
         // SAFETY: a valid, live BootInfo.
         assert!(!unsafe { init(&bi) });
-        let bi = BootInfo {
-            magic: nabla_abi::BOOT_MAGIC,
-            abi_version: 99,
-            size: 176,
-            hypercalls: 8,
-            ..BootInfo::default()
-        };
+        let bi =
+            BootInfo { magic: nabla_abi::BOOT_MAGIC, abi_version: 99, size: 176, hypercalls: 8, ..BootInfo::default() };
         // SAFETY: as above.
         assert!(!unsafe { init(&bi) });
     }

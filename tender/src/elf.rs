@@ -134,42 +134,31 @@ fn page_up(x: u64) -> Option<u64> {
 /// Parse and validate a guest image. Checks the ABI note last so that the
 /// structure of the file is known good before its notes are trusted.
 pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
-    let hdr = elf::FileHeader64::<LE>::parse(data)
-        .map_err(|_| ElfError::Malformed("bad or truncated ELF header"))?;
+    let hdr = elf::FileHeader64::<LE>::parse(data).map_err(|_| ElfError::Malformed("bad or truncated ELF header"))?;
     let e = LE;
     let ident = hdr.e_ident();
     if ident.data != elf::ELFDATA2LSB {
         return Err(ElfError::Unsupported("not little-endian".into()));
     }
     if hdr.e_machine(e) != elf::EM_X86_64 {
-        return Err(ElfError::Unsupported(format!(
-            "machine {} is not x86_64",
-            hdr.e_machine(e)
-        )));
+        return Err(ElfError::Unsupported(format!("machine {} is not x86_64", hdr.e_machine(e))));
     }
     let kind = match hdr.e_type(e) {
         elf::ET_EXEC => Kind::Exec,
         elf::ET_DYN => Kind::Dyn,
         t => {
-            return Err(ElfError::Unsupported(format!(
-                "type {t} is neither ET_EXEC nor ET_DYN"
-            )));
+            return Err(ElfError::Unsupported(format!("type {t} is neither ET_EXEC nor ET_DYN")));
         }
     };
     if usize::from(hdr.e_phentsize(e)) != size_of::<elf::ProgramHeader64<LE>>() {
         return Err(ElfError::Malformed("wrong program header size"));
     }
-    let phdrs = hdr
-        .program_headers(e, data)
-        .map_err(|_| ElfError::Malformed("program headers out of file"))?;
+    let phdrs = hdr.program_headers(e, data).map_err(|_| ElfError::Malformed("program headers out of file"))?;
     if phdrs.is_empty() {
         return Err(ElfError::Malformed("no program headers"));
     }
     if phdrs.len() > MAX_PHDRS {
-        return Err(ElfError::Unsupported(format!(
-            "{} program headers (at most {MAX_PHDRS})",
-            phdrs.len()
-        )));
+        return Err(ElfError::Unsupported(format!("{} program headers (at most {MAX_PHDRS})", phdrs.len())));
     }
 
     let mut segments: Vec<(usize, Segment)> = Vec::new();
@@ -179,20 +168,15 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
         let bad = |why: String| ElfError::BadSegment { index, why };
         match ph.p_type(e) {
             elf::PT_LOAD => {
-                let (vaddr, memsz, filesz, off) =
-                    (ph.p_vaddr(e), ph.p_memsz(e), ph.p_filesz(e), ph.p_offset(e));
+                let (vaddr, memsz, filesz, off) = (ph.p_vaddr(e), ph.p_memsz(e), ph.p_filesz(e), ph.p_offset(e));
                 let flags = ph.p_flags(e);
                 if memsz == 0 {
                     continue;
                 }
                 if filesz > memsz {
-                    return Err(bad(format!(
-                        "file size {filesz:#x} exceeds memory size {memsz:#x}"
-                    )));
+                    return Err(bad(format!("file size {filesz:#x} exceeds memory size {memsz:#x}")));
                 }
-                let file_end = off
-                    .checked_add(filesz)
-                    .filter(|&end| end <= data.len() as u64);
+                let file_end = off.checked_add(filesz).filter(|&end| end <= data.len() as u64);
                 let Some(file_end) = file_end else {
                     return Err(bad("file data lies outside the file".into()));
                 };
@@ -203,15 +187,7 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
                     return Err(bad("segment is both writable and executable (W^X)".into()));
                 }
                 let file = off as usize..file_end as usize;
-                segments.push((
-                    index,
-                    Segment {
-                        vaddr,
-                        memsz,
-                        file,
-                        flags,
-                    },
-                ));
+                segments.push((index, Segment { vaddr, memsz, file, flags }));
             }
             elf::PT_INTERP => {
                 return Err(ElfError::Unsupported(
@@ -235,11 +211,8 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
         // Different permissions may not share a page; equal ones may, but
         // the bytes themselves may never overlap.
         let a_end = a.vaddr + a.memsz;
-        let clash = if a.flags == b.flags {
-            a_end > b.vaddr
-        } else {
-            page_up(a_end).unwrap_or(u64::MAX) > page_down(b.vaddr)
-        };
+        let clash =
+            if a.flags == b.flags { a_end > b.vaddr } else { page_up(a_end).unwrap_or(u64::MAX) > page_down(b.vaddr) };
         if clash {
             return Err(ElfError::Overlap(*ia, *ib));
         }
@@ -250,9 +223,7 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
     let end = page_up(last.vaddr + last.memsz).ok_or(ElfError::Malformed("image end overflows"))?;
 
     let entry = hdr.e_entry(e);
-    let in_exec = segments
-        .iter()
-        .any(|s| s.flags & elf::PF_X != 0 && entry >= s.vaddr && entry < s.vaddr + s.memsz);
+    let in_exec = segments.iter().any(|s| s.flags & elf::PF_X != 0 && entry >= s.vaddr && entry < s.vaddr + s.memsz);
     if !in_exec {
         return Err(ElfError::BadEntry(entry));
     }
@@ -263,23 +234,12 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
     };
     let abi = find_abi_note(data, phdrs)?;
     check_abi(&abi)?;
-    Ok(Image {
-        kind,
-        entry,
-        segments,
-        start,
-        end,
-        relocs,
-        relro,
-        abi,
-    })
+    Ok(Image { kind, entry, segments, start, end, relocs, relro, abi })
 }
 
 /// Bytes of the file that back link addresses `vaddr..vaddr+len`.
 fn file_bytes<'a>(data: &'a [u8], segments: &[Segment], vaddr: u64, len: u64) -> Option<&'a [u8]> {
-    let s = segments
-        .iter()
-        .find(|s| vaddr >= s.vaddr && vaddr < s.vaddr + s.memsz)?;
+    let s = segments.iter().find(|s| vaddr >= s.vaddr && vaddr < s.vaddr + s.memsz)?;
     let rel = vaddr - s.vaddr;
     let end = rel.checked_add(len)?;
     if end > (s.file.end - s.file.start) as u64 {
@@ -309,19 +269,13 @@ fn parse_dynamic(
             elf::DT_RELASZ => relasz = val,
             elf::DT_RELAENT => relaent = val,
             elf::DT_NEEDED => {
-                return Err(ElfError::BadDynamic(
-                    "it needs shared libraries (DT_NEEDED)".into(),
-                ));
+                return Err(ElfError::BadDynamic("it needs shared libraries (DT_NEEDED)".into()));
             }
             elf::DT_REL | DT_RELR => {
-                return Err(ElfError::BadDynamic(format!(
-                    "relocation table type {tag:#x} is not supported"
-                )));
+                return Err(ElfError::BadDynamic(format!("relocation table type {tag:#x} is not supported")));
             }
             elf::DT_PLTRELSZ if val != 0 => {
-                return Err(ElfError::BadDynamic(
-                    "it has PLT relocations; link it static-pie".into(),
-                ));
+                return Err(ElfError::BadDynamic("it has PLT relocations; link it static-pie".into()));
             }
             _ => {}
         }
@@ -333,13 +287,10 @@ fn parse_dynamic(
         return Err(ElfError::BadDynamic("bad RELA entry size".into()));
     }
     if kind == Kind::Exec && relasz != 0 {
-        return Err(ElfError::BadDynamic(
-            "a fixed-address executable with relocations".into(),
-        ));
+        return Err(ElfError::BadDynamic("a fixed-address executable with relocations".into()));
     }
-    let table = file_bytes(data, segments, rela, relasz).ok_or_else(|| {
-        ElfError::BadDynamic("relocation table lies outside the loaded file data".into())
-    })?;
+    let table = file_bytes(data, segments, rela, relasz)
+        .ok_or_else(|| ElfError::BadDynamic("relocation table lies outside the loaded file data".into()))?;
     let mut out = Vec::with_capacity(table.len() / 24);
     for chunk in table.chunks_exact(24) {
         let word = |i: usize| u64::from_le_bytes(chunk[i..i + 8].try_into().unwrap_or([0; 8]));
@@ -347,23 +298,16 @@ fn parse_dynamic(
         match (info & 0xffff_ffff) as u32 {
             elf::R_X86_64_NONE => {}
             elf::R_X86_64_RELATIVE if info >> 32 == 0 => {
-                let inside = segments.iter().any(|s| {
-                    offset >= s.vaddr
-                        && offset
-                            .checked_add(8)
-                            .is_some_and(|e| e <= s.vaddr + s.memsz)
-                });
+                let inside = segments
+                    .iter()
+                    .any(|s| offset >= s.vaddr && offset.checked_add(8).is_some_and(|e| e <= s.vaddr + s.memsz));
                 if !inside {
-                    return Err(ElfError::BadDynamic(format!(
-                        "relocation at {offset:#x} is outside the image"
-                    )));
+                    return Err(ElfError::BadDynamic(format!("relocation at {offset:#x} is outside the image")));
                 }
                 out.push((offset, addend));
             }
             t => {
-                return Err(ElfError::BadDynamic(format!(
-                    "relocation type {t} (only R_X86_64_RELATIVE is supported)"
-                )));
+                return Err(ElfError::BadDynamic(format!("relocation type {t} (only R_X86_64_RELATIVE is supported)")));
             }
         }
     }
@@ -373,27 +317,18 @@ fn parse_dynamic(
 /// Refuse a guest built against another version or layout of the ABI.
 pub fn check_abi(abi: &AbiDesc) -> Result<(), ElfError> {
     if abi.abi_version != nabla_abi::ABI_VERSION {
-        return Err(ElfError::AbiVersion {
-            guest: abi.abi_version,
-            ours: nabla_abi::ABI_VERSION,
-        });
+        return Err(ElfError::AbiVersion { guest: abi.abi_version, ours: nabla_abi::ABI_VERSION });
     }
     if abi.layout_crc != nabla_abi::LAYOUT_CRC {
-        return Err(ElfError::AbiLayout {
-            guest: abi.layout_crc,
-            ours: nabla_abi::LAYOUT_CRC,
-        });
+        return Err(ElfError::AbiLayout { guest: abi.layout_crc, ours: nabla_abi::LAYOUT_CRC });
     }
     Ok(())
 }
 
 /// The ABI note of a guest file, unchecked (for `nabla-elftool`).
 pub fn abi_note(data: &[u8]) -> Result<AbiDesc, ElfError> {
-    let hdr = elf::FileHeader64::<LE>::parse(data)
-        .map_err(|_| ElfError::Malformed("bad or truncated ELF header"))?;
-    let phdrs = hdr
-        .program_headers(LE, data)
-        .map_err(|_| ElfError::Malformed("program headers out of file"))?;
+    let hdr = elf::FileHeader64::<LE>::parse(data).map_err(|_| ElfError::Malformed("bad or truncated ELF header"))?;
+    let phdrs = hdr.program_headers(LE, data).map_err(|_| ElfError::Malformed("program headers out of file"))?;
     find_abi_note(data, phdrs)
 }
 
@@ -401,18 +336,14 @@ pub fn abi_note(data: &[u8]) -> Result<AbiDesc, ElfError> {
 fn find_abi_note(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<AbiDesc, ElfError> {
     let e = LE;
     for ph in phdrs.iter().filter(|p| p.p_type(e) == elf::PT_NOTE) {
-        let notes = ph
-            .notes(e, data)
-            .map_err(|_| ElfError::BadNote("note segment lies outside the file"))?;
+        let notes = ph.notes(e, data).map_err(|_| ElfError::BadNote("note segment lies outside the file"))?;
         let Some(mut notes) = notes else { continue };
         loop {
             let note = match notes.next() {
                 Ok(Some(n)) => n,
                 Ok(None) => break,
                 Err(_) => {
-                    return Err(ElfError::BadNote(
-                        "a note header or descriptor runs past its segment",
-                    ));
+                    return Err(ElfError::BadNote("a note header or descriptor runs past its segment"));
                 }
             };
             if note.name() != b"Nabla" || note.n_type(e) != NOTE_TYPE_ABI {
@@ -423,10 +354,7 @@ fn find_abi_note(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<AbiD
                 return Err(ElfError::BadNote("ABI note descriptor has the wrong size"));
             }
             let w = |i: usize| u32::from_le_bytes([desc[i], desc[i + 1], desc[i + 2], desc[i + 3]]);
-            return Ok(AbiDesc {
-                abi_version: w(0),
-                layout_crc: w(4),
-            });
+            return Ok(AbiDesc { abi_version: w(0), layout_crc: w(4) });
         }
     }
     Err(ElfError::NoAbiNote)

@@ -6,7 +6,7 @@
 //! | 1 | bad input: unusable guest file (ELF, ABI note), `--mem`, command line |
 //! | 2 | bad command-line usage (unknown flag, missing KERNEL) |
 //! | 70 | internal error of the tender or host failure (a bug, or the host refused a resource) |
-//! | 128+N | the guest faulted with signal N: 132 SIGILL, 135 SIGBUS, 136 SIGFPE, 139 SIGSEGV |
+//! | 128+N | the guest faulted with signal N: 132 SIGILL, 133 SIGTRAP, 135 SIGBUS, 136 SIGFPE, 139 SIGSEGV |
 //! | 159 | the guest made a forbidden host syscall (128 + SIGSYS) |
 //! | 255 | the guest aborted (`abort` hypercall), or returned from its entry point |
 //!

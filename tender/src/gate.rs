@@ -87,18 +87,13 @@ pub unsafe fn read(fd: i32, buf: *mut u8, len: usize) -> i64 {
 /// `clock_gettime(clock)` in nanoseconds (0 if the host refuses, which the
 /// filter never makes it do for the two clocks we use).
 pub fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec.
     let r = unsafe { syscall3(libc::SYS_clock_gettime, clock as u64, &raw mut ts as u64, 0) };
     if r != 0 {
         return 0;
     }
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
 /// `epoll_pwait2(epfd, events, n, timeout, NULL, 0)`; returns the number of
@@ -117,17 +112,7 @@ pub fn epoll_wait(epfd: i32, events: &mut [libc::epoll_event], timeout_ns: Optio
     };
     // SAFETY: `events` is a live, writable array of its length and `tsp` is
     // null or points at `ts`, which lives until the call returns.
-    unsafe {
-        syscall6(
-            libc::SYS_epoll_pwait2,
-            epfd as u64,
-            events.as_mut_ptr() as u64,
-            events.len() as u64,
-            tsp,
-            0,
-            0,
-        )
-    }
+    unsafe { syscall6(libc::SYS_epoll_pwait2, epfd as u64, events.as_mut_ptr() as u64, events.len() as u64, tsp, 0, 0) }
 }
 
 /// `arch_prctl(ARCH_SET_FS, base)`, for hosts without FSGSBASE.
@@ -165,10 +150,7 @@ pub struct StackBuf<const N: usize> {
 impl<const N: usize> StackBuf<N> {
     /// An empty buffer.
     pub const fn new() -> Self {
-        StackBuf {
-            buf: [0; N],
-            len: 0,
-        }
+        StackBuf { buf: [0; N], len: 0 }
     }
 
     /// The bytes written so far.

@@ -11,8 +11,7 @@ use crate::exit;
 use crate::gate;
 use crate::runtime::{self, CONSOLE_EOF, CONSOLE_PENDING, Ordering};
 use nabla_abi::{
-    FaultFrame, HYPERCALL_COUNT, Hypercalls, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC,
-    RESULT_OK, TrapVector,
+    FaultFrame, HYPERCALL_COUNT, Hypercalls, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK, TrapVector,
 };
 
 /// Ready-set bit of console input in `yield_until`.
@@ -43,11 +42,7 @@ unsafe extern "C" fn console_write(buf: u64, len: u64) -> u32 {
     // SAFETY: `readable` checked that the whole range is guest memory,
     // which stays mapped and readable for the life of the process.
     let bytes = unsafe { core::slice::from_raw_parts(p, len as usize) };
-    if gate::write_all(1, bytes) {
-        RESULT_OK
-    } else {
-        RESULT_EUNSPEC
-    }
+    if gate::write_all(1, bytes) { RESULT_OK } else { RESULT_EUNSPEC }
 }
 
 unsafe extern "C" fn console_read(buf: u64, len: u64, nread: u64) -> u32 {
@@ -107,15 +102,10 @@ unsafe extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
     };
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
     let ready = loop {
-        let pending = rt.console_pollable
-            && CONSOLE_PENDING.load(Ordering::Relaxed)
-            && !CONSOLE_EOF.load(Ordering::Relaxed);
+        let pending =
+            rt.console_pollable && CONSOLE_PENDING.load(Ordering::Relaxed) && !CONSOLE_EOF.load(Ordering::Relaxed);
         let now = gate::clock_ns(libc::CLOCK_MONOTONIC);
-        let timeout = if pending {
-            0
-        } else {
-            deadline.saturating_sub(now)
-        };
+        let timeout = if pending { 0 } else { deadline.saturating_sub(now) };
         let n = gate::epoll_wait(rt.epfd, &mut events, Some(timeout));
         if n < 0 && n != -(libc::EINTR as i64) {
             return RESULT_EUNSPEC;
@@ -126,10 +116,7 @@ unsafe extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
             }
         }
         let mut ready = 0;
-        if rt.console_pollable
-            && CONSOLE_PENDING.load(Ordering::Relaxed)
-            && !CONSOLE_EOF.load(Ordering::Relaxed)
-        {
+        if rt.console_pollable && CONSOLE_PENDING.load(Ordering::Relaxed) && !CONSOLE_EOF.load(Ordering::Relaxed) {
             ready |= CONSOLE_READY_BIT;
         }
         if ready != 0 || gate::clock_ns(libc::CLOCK_MONOTONIC) >= deadline {
@@ -194,15 +181,9 @@ unsafe extern "C" fn set_trap_vector(vector: u64) -> u32 {
         return RESULT_EINVAL;
     }
     if v.fault_entry != 0 {
-        let frame_ok = rt
-            .guest
-            .writable(v.fault_frame, size_of::<FaultFrame>() as u64)
-            .is_some();
-        let stack_ok = v.fault_stack_top % 16 == 0
-            && rt
-                .guest
-                .writable(v.fault_stack_top.wrapping_sub(256), 256)
-                .is_some();
+        let frame_ok = rt.guest.writable(v.fault_frame, size_of::<FaultFrame>() as u64).is_some();
+        let stack_ok =
+            v.fault_stack_top % 16 == 0 && rt.guest.writable(v.fault_stack_top.wrapping_sub(256), 256).is_some();
         if !frame_ok || !stack_ok {
             return RESULT_EINVAL;
         }

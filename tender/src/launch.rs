@@ -10,10 +10,7 @@ use crate::loader::Entry;
 
 /// Where a guest lands if its entry point returns.
 extern "C" fn guest_returned() -> ! {
-    exit::with_message(
-        exit::ABORT,
-        format_args!("guest returned from its entry point"),
-    )
+    exit::with_message(exit::ABORT, format_args!("guest returned from its entry point"))
 }
 
 /// Switch to the guest stack and jump to its entry.

@@ -72,16 +72,11 @@ pub fn load(
         Kind::Exec => 0,
     };
     let (lo, hi) = (image.start.wrapping_add(bias), image.end.wrapping_add(bias));
-    if lo < range.start || hi > range.end || lo > hi {
-        return Err(LoadError::OutOfRange(
-            image.start,
-            image.end,
-            range.start,
-            range.end,
-        ));
+    if image.kind == Kind::Exec && (lo < range.start || hi > range.end) {
+        return Err(LoadError::OutOfRange(image.start, image.end, range.start, range.end));
     }
-    if hi.saturating_add(MIN_FREE) > boot {
-        let need = hi - range.start + MIN_FREE + BOOT_AREA;
+    if lo > hi || hi.saturating_add(MIN_FREE) > boot {
+        let need = hi.saturating_sub(range.start).saturating_add(MIN_FREE + BOOT_AREA);
         return Err(LoadError::TooSmall(need.div_ceil(1 << 20)));
     }
 
@@ -140,13 +135,7 @@ pub fn load(
     };
     // SAFETY: BootInfo is repr(C) plain data with no padding bytes (its
     // layout is asserted in nabla-abi), so viewing it as bytes is sound.
-    let bytes = unsafe {
-        std::slice::from_raw_parts((&raw const info).cast::<u8>(), size_of::<BootInfo>())
-    };
+    let bytes = unsafe { std::slice::from_raw_parts((&raw const info).cast::<u8>(), size_of::<BootInfo>()) };
     mem.write(boot, bytes)?;
-    Ok(Entry {
-        pc: image.entry.wrapping_add(bias),
-        stack_top: boot,
-        boot_info: boot,
-    })
+    Ok(Entry { pc: image.entry.wrapping_add(bias), stack_top: boot, boot_info: boot })
 }

@@ -12,10 +12,8 @@ use std::path::PathBuf;
 /// Run a Nabla guest (a Linux kernel or a unikernel) as one sandboxed process.
 #[derive(Debug, Parser)]
 #[command(name = "nabla-tender", version = nabla_tender::VERSION, max_term_width = 100)]
-#[command(
-    after_help = "Exit codes: the guest's status; 1 bad input; 2 usage; 70 internal error; \
-128+N guest fault with signal N; 159 forbidden host syscall; 255 guest abort."
-)]
+#[command(after_help = "Exit codes: the guest's status; 1 bad input; 2 usage; 70 internal error; \
+128+N guest fault with signal N; 159 forbidden host syscall; 255 guest abort.")]
 struct Cli {
     #[command(flatten)]
     core: CoreArgs,
@@ -23,11 +21,7 @@ struct Cli {
     #[arg(value_name = "KERNEL")]
     kernel: PathBuf,
     /// Guest command line (joined with spaces)
-    #[arg(
-        value_name = "ARGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
 
@@ -43,28 +37,15 @@ fn main() {
         std::process::exit(code)
     });
     let name = cli.kernel.display();
-    let data = std::fs::read(&cli.kernel)
-        .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
-    let image =
-        elf::parse(&data).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
+    let data = std::fs::read(&cli.kernel).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
+    let image = elf::parse(&data).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
 
     let mut core = Core::setup(&cli.core).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
     let console = Console::setup(core.epfd);
-    let flags = if cli.core.quiet {
-        nabla_abi::BOOT_FLAG_QUIET
-    } else {
-        0
-    };
+    let flags = if cli.core.quiet { nabla_abi::BOOT_FLAG_QUIET } else { 0 };
     let table = &raw const nabla_tender::hypercalls::TABLE as u64;
-    let entry = loader::load(
-        &mut core.mem,
-        &image,
-        &data,
-        &cli.args.join(" "),
-        flags,
-        table,
-    )
-    .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
+    let entry = loader::load(&mut core.mem, &image, &data, &cli.args.join(" "), flags, table)
+        .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
 
     let guest = core.mem.range();
     runtime::install(runtime::Runtime {
@@ -75,12 +56,7 @@ fn main() {
         console_pollable: console.pollable,
         fsgsbase: core.fsgsbase,
     });
-    signals::install().unwrap_or_else(|e| {
-        fail(
-            exit::INTERNAL,
-            format_args!("cannot install signal handlers: {e}"),
-        )
-    });
+    signals::install().unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot install signal handlers: {e}")));
 
     let mut rules = sandbox::Rules::default();
     let modules: [&dyn Module; 2] = [&core, &console];

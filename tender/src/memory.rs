@@ -65,34 +65,17 @@ impl GuestMemory {
             return Err(MemError::Size(mib));
         }
         let len = mib << 20;
-        let flags = libc::MAP_PRIVATE
-            | libc::MAP_ANONYMOUS
-            | libc::MAP_NORESERVE
-            | libc::MAP_FIXED_NOREPLACE;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE;
         // SAFETY: a fresh anonymous mapping at an address we own; with
         // MAP_FIXED_NOREPLACE the kernel refuses rather than replacing any
         // existing mapping of the tender.
         let p = unsafe {
-            libc::mmap(
-                GUEST_BASE as *mut libc::c_void,
-                len as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                -1,
-                0,
-            )
+            libc::mmap(GUEST_BASE as *mut libc::c_void, len as usize, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
         };
         if p == libc::MAP_FAILED || p as u64 != GUEST_BASE {
-            return Err(MemError::Map {
-                mib,
-                err: nix::Error::last(),
-            });
+            return Err(MemError::Map { mib, err: nix::Error::last() });
         }
-        Ok(GuestMemory {
-            start: GUEST_BASE,
-            end: GUEST_BASE + len,
-            ro: Vec::new(),
-        })
+        Ok(GuestMemory { start: GUEST_BASE, end: GUEST_BASE + len, ro: Vec::new() })
     }
 
     /// `[start, end)` of guest memory.
@@ -135,13 +118,7 @@ impl GuestMemory {
         }
         // SAFETY: the range lies inside our own guest mapping (checked), so
         // no tender memory changes protection.
-        let rc = unsafe {
-            libc::mprotect(
-                r.start as *mut libc::c_void,
-                (r.end - r.start) as usize,
-                prot,
-            )
-        };
+        let rc = unsafe { libc::mprotect(r.start as *mut libc::c_void, (r.end - r.start) as usize, prot) };
         if rc != 0 {
             return Err(MemError::Protect(r.start, r.end, nix::Error::last()));
         }
@@ -154,24 +131,14 @@ impl GuestMemory {
         for (slot, r) in ro.iter_mut().zip(&self.ro) {
             *slot = (r.start, r.end);
         }
-        GuestRange {
-            start: self.start,
-            end: self.end,
-            ro,
-            nro: self.ro.len(),
-        }
+        GuestRange { start: self.start, end: self.end, ro, nro: self.ro.len() }
     }
 }
 
 impl Drop for GuestMemory {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping created in `map`.
-        unsafe {
-            libc::munmap(
-                self.start as *mut libc::c_void,
-                (self.end - self.start) as usize,
-            )
-        };
+        unsafe { libc::munmap(self.start as *mut libc::c_void, (self.end - self.start) as usize) };
     }
 }
 
@@ -189,12 +156,7 @@ pub struct GuestRange {
 
 impl GuestRange {
     /// An empty range (nothing is guest memory).
-    pub const EMPTY: GuestRange = GuestRange {
-        start: 0,
-        end: 0,
-        ro: [(0, 0); MAX_RO],
-        nro: 0,
-    };
+    pub const EMPTY: GuestRange = GuestRange { start: 0, end: 0, ro: [(0, 0); MAX_RO], nro: 0 };
 
     /// Is `addr` inside guest memory?
     pub fn contains(&self, addr: u64) -> bool {
@@ -213,9 +175,7 @@ impl GuestRange {
         self.readable(addr, len)?;
         let end = addr + len;
         let ro = self.ro.get(..self.nro).unwrap_or(&[]);
-        ro.iter()
-            .all(|&(s, e)| end <= s || addr >= e)
-            .then_some(addr as *mut u8)
+        ro.iter().all(|&(s, e)| end <= s || addr >= e).then_some(addr as *mut u8)
     }
 }
 
@@ -226,12 +186,7 @@ mod tests {
     fn range() -> GuestRange {
         let mut ro = [(0, 0); MAX_RO];
         ro[0] = (0x2000, 0x3000);
-        GuestRange {
-            start: 0x1000,
-            end: 0x10000,
-            ro,
-            nro: 1,
-        }
+        GuestRange { start: 0x1000, end: 0x10000, ro, nro: 1 }
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! no way to run without it.
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch, sock_filter,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    TargetArch, sock_filter,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -84,16 +84,9 @@ impl Rules {
             }
             rules.insert(nr, out);
         }
-        let filter = SeccompFilter::new(
-            rules,
-            SeccompAction::KillProcess,
-            SeccompAction::Allow,
-            TargetArch::x86_64,
-        )
-        .map_err(err)?;
-        filter
-            .try_into()
-            .map_err(|e: seccompiler::BackendError| SandboxError::Build(e.to_string()))
+        let filter = SeccompFilter::new(rules, SeccompAction::KillProcess, SeccompAction::Allow, TargetArch::x86_64)
+            .map_err(err)?;
+        filter.try_into().map_err(|e: seccompiler::BackendError| SandboxError::Build(e.to_string()))
     }
 }
 
@@ -109,12 +102,7 @@ const IP_LO: u32 = 8;
 const IP_HI: u32 = 12;
 
 fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+    sock_filter { code, jt: 0, jf: 0, k }
 }
 
 fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
@@ -148,10 +136,7 @@ pub fn build(guest: &Range<u64>, rules: &Rules) -> Result<BpfProgram, SandboxErr
     let mut prog = guest_ip_prefix(guest);
     prog.extend(rules.compile()?);
     if prog.len() > 4096 {
-        return Err(SandboxError::Build(format!(
-            "{} BPF instructions, the kernel takes 4096",
-            prog.len()
-        )));
+        return Err(SandboxError::Build(format!("{} BPF instructions, the kernel takes 4096", prog.len())));
     }
     Ok(prog)
 }

@@ -1,5 +1,5 @@
 //! Signal handling: trapped guest syscalls (SIGSYS) and guest faults
-//! (SIGSEGV, SIGBUS, SIGFPE, SIGILL).
+//! (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP).
 //!
 //! The handlers run on an alternate stack installed before the sandbox,
 //! with the guest's `%fs`, so they follow the gate's rules (no libc, no
@@ -26,13 +26,8 @@ use std::io;
 const ALT_STACK: usize = 64 * 1024;
 
 /// Signals the tender takes over.
-pub const HANDLED: [libc::c_int; 5] = [
-    libc::SIGSYS,
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGFPE,
-    libc::SIGILL,
-];
+pub const HANDLED: [libc::c_int; 6] =
+    [libc::SIGSYS, libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP];
 
 /// The `SIGSYS` part of `siginfo_t` (Linux UAPI layout on x86_64).
 #[repr(C)]
@@ -72,11 +67,7 @@ pub fn install() -> io::Result<()> {
     if stack == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    let ss = libc::stack_t {
-        ss_sp: stack,
-        ss_flags: 0,
-        ss_size: ALT_STACK,
-    };
+    let ss = libc::stack_t { ss_sp: stack, ss_flags: 0, ss_size: ALT_STACK };
     // SAFETY: `ss` describes the mapping above, which is never unmapped.
     if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {
         return Err(io::Error::last_os_error());
@@ -105,6 +96,7 @@ fn signal_name(sig: i32) -> &'static str {
         libc::SIGFPE => "SIGFPE",
         libc::SIGILL => "SIGILL",
         libc::SIGSYS => "SIGSYS",
+        libc::SIGTRAP => "SIGTRAP",
         _ => "signal",
     }
 }
@@ -135,10 +127,7 @@ fn is_uretprobe_refusal(rt: &runtime::Runtime, code: i32, ip: u64) -> bool {
 
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let Some(rt) = runtime::get() else {
-        exit::with_message(
-            exit::INTERNAL,
-            format_args!("{} before the guest started", signal_name(sig)),
-        )
+        exit::with_message(exit::INTERNAL, format_args!("{} before the guest started", signal_name(sig)))
     };
     // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers,
     // live and exclusively ours until the handler returns.
@@ -154,11 +143,8 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         g[libc::REG_RAX as usize] = URETPROBE as i64;
     }
     if sig == libc::SIGSYS || uretprobe {
-        let (nr, arch) = if uretprobe {
-            (URETPROBE, crate::gate::AUDIT_ARCH_X86_64)
-        } else {
-            (si.syscall as u64, si.arch)
-        };
+        let (nr, arch) =
+            if uretprobe { (URETPROBE, crate::gate::AUDIT_ARCH_X86_64) } else { (si.syscall as u64, si.arch) };
         let call_addr = if uretprobe { ip } else { si.call_addr };
         let entry = TRAP_SYSCALL.load(Ordering::Acquire);
         if entry != 0 && rt.guest.contains(ip) && arch == crate::gate::AUDIT_ARCH_X86_64 {
@@ -169,17 +155,10 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             g[libc::REG_RIP as usize] = entry as i64;
             return;
         }
-        let name = if arch == crate::gate::AUDIT_ARCH_X86_64 {
-            syscall_name(nr)
-        } else {
-            "non-x86_64"
-        };
+        let name = if arch == crate::gate::AUDIT_ARCH_X86_64 { syscall_name(nr) } else { "non-x86_64" };
         exit::with_message(
             exit::FORBIDDEN_SYSCALL,
-            format_args!(
-                "guest made a forbidden host syscall {name} ({nr}) at {:#x}",
-                call_addr.wrapping_sub(2)
-            ),
+            format_args!("guest made a forbidden host syscall {name} ({nr}) at {:#x}", call_addr.wrapping_sub(2)),
         )
     }
 
@@ -188,11 +167,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     if ip >= rt.tender_text.0 && ip < rt.tender_text.1 {
         exit::with_message(
             exit::INTERNAL,
-            format_args!(
-                "internal fault {} in the tender at {ip:#x} accessing {:#x}",
-                signal_name(sig),
-                fi.addr
-            ),
+            format_args!("internal fault {} in the tender at {ip:#x} accessing {:#x}", signal_name(sig), fi.addr),
         )
     }
     let entry = TRAP_FAULT.load(Ordering::Acquire);
@@ -200,11 +175,9 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         let frame_addr = TRAP_FRAME.load(Ordering::Relaxed);
         let stack = TRAP_STACK.load(Ordering::Relaxed);
         // Both were checked to be writable guest memory when registered.
-        if let (Some(frame), Some(ret)) = (
-            rt.guest
-                .writable(frame_addr, size_of::<FaultFrame>() as u64),
-            rt.guest.writable(stack.wrapping_sub(8), 8),
-        ) {
+        if let (Some(frame), Some(ret)) =
+            (rt.guest.writable(frame_addr, size_of::<FaultFrame>() as u64), rt.guest.writable(stack.wrapping_sub(8), 8))
+        {
             let r = |i: libc::c_int| g[i as usize] as u64;
             let regs = GuestRegs {
                 rax: r(libc::REG_RAX),
@@ -226,12 +199,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
                 rip: ip,
                 rflags: r(libc::REG_EFL),
             };
-            let ff = FaultFrame {
-                signo: sig as u32,
-                code: fi.code,
-                addr: fi.addr,
-                regs,
-            };
+            let ff = FaultFrame { signo: sig as u32, code: fi.code, addr: fi.addr, regs };
             // SAFETY: `frame` and `ret` are writable guest memory of the
             // right sizes (checked just above).
             unsafe {
@@ -247,10 +215,6 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     }
     exit::with_message(
         exit::FAULT_BASE + sig,
-        format_args!(
-            "guest fault {} at {ip:#x} accessing {:#x}",
-            signal_name(sig),
-            fi.addr
-        ),
+        format_args!("guest fault {} at {ip:#x} accessing {:#x}", signal_name(sig), fi.addr),
     )
 }

@@ -3,13 +3,7 @@
 //! fixed-address executable instead, to test the tender's ET_EXEC path.
 
 fn main() {
-    let common = [
-        "-nostartfiles",
-        "-nostdlib",
-        "-Wl,-z,noexecstack",
-        "-Wl,--gc-sections",
-        "-Wl,--build-id=none",
-    ];
+    let common = ["-nostartfiles", "-nostdlib", "-Wl,-z,noexecstack", "-Wl,--gc-sections", "-Wl,--build-id=none"];
     for flag in common {
         println!("cargo:rustc-link-arg-bins={flag}");
     }
@@ -18,11 +12,8 @@ fn main() {
         let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        let kind: &[&str] = if name == "fixed" {
-            &["-static", "-no-pie"]
-        } else {
-            &["-static-pie", "-Wl,--no-dynamic-linker"]
-        };
+        let kind: &[&str] =
+            if name == "fixed" { &["-static", "-no-pie"] } else { &["-static-pie", "-Wl,--no-dynamic-linker"] };
         for flag in kind {
             println!("cargo:rustc-link-arg-bin={name}={flag}");
         }

@@ -13,22 +13,14 @@ pub fn root() -> PathBuf {
 /// them before running the tests; a missing binary fails the test).
 pub fn bin(name: &str) -> PathBuf {
     let p = root().join("target/release").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `make test`, which builds it",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run `make test`, which builds it", p.display());
     p
 }
 
 /// Path of a test guest built by `make guests`.
 pub fn guest(name: &str) -> PathBuf {
     let p = root().join("target/guests").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `make test`, which builds it",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run `make test`, which builds it", p.display());
     p
 }
 
@@ -55,11 +47,8 @@ impl From<Output> for Run {
 
 /// Run `nabla-tender ARGS...` with stdin from /dev/null.
 pub fn tender(args: &[&str]) -> Run {
-    let out = Command::new(bin("nabla-tender"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run nabla-tender");
+    let out =
+        Command::new(bin("nabla-tender")).args(args).stdin(Stdio::null()).output().expect("cannot run nabla-tender");
     out.into()
 }
 
@@ -71,4 +60,84 @@ pub fn run_guest(flags: &[&str], guest_name: &str, args: &[&str]) -> Run {
     all.push(gs);
     all.extend_from_slice(args);
     tender(&all)
+}
+
+/// A guest image loaded for mutation by the hostile-input tests, with
+/// accessors for ELF64 header and program-header fields by offset.
+#[derive(Clone)]
+pub struct Elf {
+    /// The file bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Elf {
+    /// Read a test guest.
+    pub fn guest(name: &str) -> Elf {
+        Elf { bytes: std::fs::read(guest(name)).expect("read guest") }
+    }
+
+    /// Little-endian field of `N` bytes at `off`.
+    pub fn get(&self, off: usize, n: usize) -> u64 {
+        let mut v = 0u64;
+        for i in (0..n).rev() {
+            v = (v << 8) | u64::from(self.bytes[off + i]);
+        }
+        v
+    }
+
+    /// Set a little-endian field of `n` bytes at `off`.
+    pub fn set(&mut self, off: usize, n: usize, value: u64) -> &mut Self {
+        for i in 0..n {
+            self.bytes[off + i] = (value >> (8 * i)) as u8;
+        }
+        self
+    }
+
+    /// Offset of program header `i`.
+    pub fn phdr(&self, i: usize) -> usize {
+        self.get(32, 8) as usize + i * 56
+    }
+
+    /// Number of program headers.
+    pub fn phnum(&self) -> usize {
+        self.get(56, 2) as usize
+    }
+
+    /// Index of the first program header of type `t`.
+    pub fn find(&self, t: u32) -> usize {
+        (0..self.phnum()).find(|&i| self.get(self.phdr(i), 4) == u64::from(t)).expect("program header type")
+    }
+
+    /// Write to a temporary file and return its path.
+    pub fn write(&self, name: &str) -> PathBuf {
+        let dir = root().join("target/hostile");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let p = dir.join(name);
+        std::fs::write(&p, &self.bytes).expect("write");
+        p
+    }
+}
+
+/// Run the tender on `path` with a time limit; `None` if it had to be
+/// killed.
+pub fn run_with_timeout(args: &[&str], secs: u64) -> Option<Run> {
+    let mut child = Command::new(bin("nabla-tender"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output").into());
+        }
+        if start.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }

@@ -30,49 +30,26 @@ impl Console {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: fstat writes only into `st`.
         if unsafe { libc::fstat(0, &mut st) } != 0 {
-            return Console {
-                input: -1,
-                pollable: false,
-            };
+            return Console { input: -1, pollable: false };
         }
         let fmt = st.st_mode & libc::S_IFMT;
         // SAFETY: isatty only queries fd 0.
         let tty = unsafe { libc::isatty(0) } == 1;
         if !(tty || fmt == libc::S_IFIFO || fmt == libc::S_IFSOCK) {
-            return Console {
-                input: 0,
-                pollable: false,
-            };
+            return Console { input: 0, pollable: false };
         }
         let path: &CStr = c"/proc/self/fd/0";
         // SAFETY: a NUL-terminated path; the new fd is ours.
-        let mut fd = unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-            )
-        };
+        let mut fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
         if fd < 0 {
             fd = 0;
             // SAFETY: F_GETFL/F_SETFL on fd 0 change only its status flags.
-            unsafe {
-                libc::fcntl(
-                    0,
-                    libc::F_SETFL,
-                    libc::fcntl(0, libc::F_GETFL) | libc::O_NONBLOCK,
-                )
-            };
+            unsafe { libc::fcntl(0, libc::F_SETFL, libc::fcntl(0, libc::F_GETFL) | libc::O_NONBLOCK) };
         }
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-            u64: CONSOLE_READY_BIT,
-        };
+        let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: CONSOLE_READY_BIT };
         // SAFETY: `ev` is a valid event; both fds are open.
         let pollable = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } == 0;
-        Console {
-            input: fd,
-            pollable,
-        }
+        Console { input: fd, pollable }
     }
 }
 

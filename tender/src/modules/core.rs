@@ -57,11 +57,7 @@ impl Core {
         }
         // SAFETY: getauxval only reads the aux vector.
         let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
-        Ok(Core {
-            mem,
-            epfd,
-            fsgsbase: hwcap2 & 2 != 0,
-        })
+        Ok(Core { mem, epfd, fsgsbase: hwcap2 & 2 != 0 })
     }
 }
 
@@ -72,24 +68,11 @@ impl super::Module for Core {
 
     fn rules(&self, r: &mut Rules) {
         // clock_monotonic, yield_until: the monotonic clock only.
-        r.allow(
-            libc::SYS_clock_gettime,
-            &[Pin::Eq(0, libc::CLOCK_MONOTONIC as u64)],
-        );
+        r.allow(libc::SYS_clock_gettime, &[Pin::Eq(0, libc::CLOCK_MONOTONIC as u64)]);
         // clock_wall: the real-time clock only.
-        r.allow(
-            libc::SYS_clock_gettime,
-            &[Pin::Eq(0, libc::CLOCK_REALTIME as u64)],
-        );
+        r.allow(libc::SYS_clock_gettime, &[Pin::Eq(0, libc::CLOCK_REALTIME as u64)]);
         // yield_until: wait on our epoll fd, bounded event count, no sigmask.
-        r.allow(
-            libc::SYS_epoll_pwait2,
-            &[
-                Pin::Eq(0, self.epfd as u64),
-                Pin::Le(2, MAX_EVENTS),
-                Pin::Eq(4, 0),
-            ],
-        );
+        r.allow(libc::SYS_epoll_pwait2, &[Pin::Eq(0, self.epfd as u64), Pin::Le(2, MAX_EVENTS), Pin::Eq(4, 0)]);
         // exit, abort, fault and forbidden-syscall reports: end the process.
         r.allow(libc::SYS_exit_group, &[]);
         // abort and the tender's own one-line reports: stderr only.
@@ -99,10 +82,7 @@ impl super::Module for Core {
         r.allow(libc::SYS_rt_sigreturn, &[]);
         if !self.fsgsbase {
             // set_tls_base without FSGSBASE: set %fs only.
-            r.allow(
-                libc::SYS_arch_prctl,
-                &[Pin::Eq(0, crate::gate::ARCH_SET_FS)],
-            );
+            r.allow(libc::SYS_arch_prctl, &[Pin::Eq(0, crate::gate::ARCH_SET_FS)]);
         }
     }
 }

@@ -34,24 +34,14 @@ fn main(_cmdline: &str) -> i32 {
     let _ = clock_monotonic();
     let y = black_box(x * black_box(1.5) + 0.25) / black_box(0.5);
     // SAFETY: SSE2 is baseline on x86_64.
-    let s = unsafe {
-        _mm_cvtsd_f64(_mm_sqrt_sd(
-            _mm_setzero_pd(),
-            _mm_set_sd(black_box(6.5 * 6.5)),
-        ))
-    };
+    let s = unsafe { _mm_cvtsd_f64(_mm_sqrt_sd(_mm_setzero_pd(), _mm_set_sd(black_box(6.5 * 6.5)))) };
     if y != 6.5 || s != 6.5 {
         println!("SSE arithmetic wrong: {y} {s}");
         return 1;
     }
     if has_avx() {
         // SAFETY: AVX presence checked above.
-        let r = unsafe {
-            avx_sum(
-                black_box([1.0, 2.0, 3.0, 4.0]),
-                black_box([0.5, 0.5, 2.0, -1.0]),
-            )
-        };
+        let r = unsafe { avx_sum(black_box([1.0, 2.0, 3.0, 4.0]), black_box([0.5, 0.5, 2.0, -1.0])) };
         if r != [0.75, 1.25, 10.0, -3.0] {
             println!("AVX arithmetic wrong: {r:?}");
             return 1;

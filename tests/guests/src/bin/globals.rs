@@ -23,7 +23,7 @@ fn main(_cmdline: &str) -> i32 {
         return 1;
     }
     // SAFETY: single-threaded guest; no other reference to BSS exists.
-    let bss = unsafe { &mut *(&raw mut BSS) };
+    let bss = unsafe { core::slice::from_raw_parts_mut((&raw mut BSS).cast::<u64>(), 4096) };
     if bss.iter().any(|&w| w != 0) {
         println!("bss not zeroed");
         return 1;
@@ -31,9 +31,7 @@ fn main(_cmdline: &str) -> i32 {
     for (i, w) in bss.iter_mut().enumerate() {
         *w = i as u64 * 3;
     }
-    if bss.iter().enumerate().any(|(i, &w)| w != i as u64 * 3)
-        || NUMBER.load(Ordering::Relaxed) != 7
-    {
+    if bss.iter().enumerate().any(|(i, &w)| w != i as u64 * 3) || NUMBER.load(Ordering::Relaxed) != 7 {
         println!("memory does not hold values");
         return 1;
     }

@@ -27,7 +27,7 @@ fn main(_cmdline: &str) -> i32 {
         }
         let took = clock_monotonic() - start;
         println!("yield {i}: {} ms", took / 1_000_000);
-        if took < SECOND * 8 / 10 || took > SECOND * 12 / 10 {
+        if !(SECOND * 8 / 10..=SECOND * 12 / 10).contains(&took) {
             println!("yield {i} took {took} ns, outside 1 s ± 20%");
             return 1;
         }

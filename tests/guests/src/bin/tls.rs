@@ -17,8 +17,8 @@ fn main(_cmdline: &str) -> i32 {
     let base = &raw mut BLOCK as u64;
     // SAFETY: single-threaded guest; BLOCK is only touched here.
     unsafe {
-        (*(&raw mut BLOCK)).0[0] = base;
-        (*(&raw mut BLOCK)).0[1] = 0xfeed_f00d;
+        BLOCK.0[0] = base;
+        BLOCK.0[1] = 0xfeed_f00d;
     }
     if set_tls_base(base).is_err() {
         println!("set_tls_base failed");

@@ -15,12 +15,7 @@ const ENXIO: u64 = -6i64 as u64;
 
 // The syscall entry: return rax + MARK to the instruction after `syscall`
 // (rcx), as a kernel's sysret would.
-global_asm!(
-    ".globl guest_syscall_entry",
-    "guest_syscall_entry:",
-    "add rax, 1000000",
-    "jmp rcx",
-);
+global_asm!(".globl guest_syscall_entry", "guest_syscall_entry:", "add rax, 1000000", "jmp rcx",);
 
 unsafe extern "C" {
     fn guest_syscall_entry();
@@ -35,19 +30,13 @@ static mut FRAME: FaultFrame = unsafe { core::mem::zeroed() };
 extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
     // SAFETY: the tender wrote a complete frame at `frame` (our FRAME).
     let f = unsafe { &*frame };
-    let in_guest = f.regs.rip >= nabla_platform::boot_info().image_start
-        && f.regs.rip < nabla_platform::boot_info().image_end;
+    let in_guest =
+        f.regs.rip >= nabla_platform::boot_info().image_start && f.regs.rip < nabla_platform::boot_info().image_end;
     if f.signo != 11 || f.addr != 0x10 || !in_guest {
-        println!(
-            "bad fault frame: signo {} addr {:#x} rip {:#x}",
-            f.signo, f.addr, f.regs.rip
-        );
+        println!("bad fault frame: signo {} addr {:#x} rip {:#x}", f.signo, f.addr, f.regs.rip);
         nabla_platform::exit(1);
     }
-    println!(
-        "fault forwarded: SIGSEGV at {:#x} accessing {:#x}",
-        f.regs.rip, f.addr
-    );
+    println!("fault forwarded: SIGSEGV at {:#x} accessing {:#x}", f.regs.rip, f.addr);
     println!("SUCCESS");
     nabla_platform::exit(0)
 }
@@ -77,9 +66,7 @@ fn main(_cmdline: &str) -> i32 {
         // Linux >= 6.16 runs `uprobe` (336) before seccomp; outside a uprobe
         // trampoline it only returns -ENXIO. No filter can trap it.
         if nr == UPROBE && ret == ENXIO {
-            println!(
-                "syscall {nr} (uprobe) bypasses seccomp on this host: returned -ENXIO, no effect"
-            );
+            println!("syscall {nr} (uprobe) bypasses seccomp on this host: returned -ENXIO, no effect");
             continue;
         }
         if ret != nr + MARK || rcx_after == 0 {

@@ -1,0 +1,50 @@
+# Nabla: the user's entry points. Logic lives in the crates and scripts;
+# this file only sequences them.
+#
+#   make          build the tender, the tools and the test guests
+#   make run      boot the default guest
+#   make test     build everything and run every test
+#   make bench    measure (see README for the figures)
+
+CARGO ?= cargo
+GUEST_NAMES := hello fixed exit abort quiet time globals tls fpu exception hostcall badabi trap
+GUESTS := $(addprefix target/guests/,$(GUEST_NAMES))
+TENDER := target/release/nabla-tender
+
+.PHONY: all tender guests run test lint unit integration bench setup clean
+
+all: tender guests
+
+setup:
+	@scripts/setup.sh
+
+tender: setup
+	$(CARGO) build --release --workspace --bins
+
+guests: setup
+	$(CARGO) build --release --manifest-path tests/guests/Cargo.toml --target-dir target/guests-build
+	@mkdir -p target/guests
+	@for g in $(GUEST_NAMES); do cp target/guests-build/release/$$g target/guests/$$g; done
+
+run: all
+	$(TENDER) target/guests/hello Hello_Nabla
+
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) fmt --manifest-path tests/guests/Cargo.toml --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --manifest-path tests/guests/Cargo.toml --target-dir target/guests-build -- -D warnings
+
+unit: setup
+	$(CARGO) test --release --workspace --exclude nabla-tests
+
+integration: all
+	$(CARGO) test --release -p nabla-tests
+
+test: lint unit integration
+
+bench: all
+	scripts/bench.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the build needs on a fresh Debian 12 machine, once.
+# Each `make` target calls this first; it is quick when nothing is missing.
+set -euo pipefail
+
+need_pkgs=()
+command -v cc >/dev/null || need_pkgs+=(gcc)
+command -v make >/dev/null || need_pkgs+=(make)
+
+if ((${#need_pkgs[@]})); then
+    echo "setup: installing ${need_pkgs[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need_pkgs[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "setup: cargo is missing; install Rust (rustup) first" >&2
+    exit 1
+fi
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+    rustup component add clippy rustfmt
+fi

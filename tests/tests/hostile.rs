@@ -1,0 +1,149 @@
+//! Hostile input: malformed guest files and bad command lines. Each must
+//! end with exit code 1 (bad input) or 2 (usage) and exactly one line on
+//! stderr naming the problem: never a panic, never a backtrace.
+
+#![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
+
+use nabla_tests::{Elf, guest, run_with_timeout, tender};
+
+const PT_LOAD: u32 = 1;
+const PT_INTERP: u32 = 3;
+const PT_NOTE: u32 = 4;
+
+/// Run the tender on a mutated image and check for a clean refusal whose
+/// message contains `want`.
+fn refused(elf: &Elf, name: &str, want: &str) {
+    let p = elf.write(name);
+    let r = tender(&["--quiet", p.to_str().unwrap()]);
+    assert_eq!(r.code, Some(1), "{name}: {r:?}");
+    assert!(r.stdout.is_empty(), "{name}: the guest ran: {}", r.stdout);
+    assert_eq!(r.stderr.lines().count(), 1, "{name}: {}", r.stderr);
+    assert!(r.stderr.starts_with("nabla-tender: "), "{name}: {}", r.stderr);
+    assert!(r.stderr.contains(want), "{name}: wanted {want:?} in {}", r.stderr);
+}
+
+#[test]
+fn truncated_files() {
+    let hello = Elf::guest("hello");
+    for len in [0, 1, 4, 16, 63, 64, 100, 200] {
+        let e = Elf { bytes: hello.bytes[..len].to_vec() };
+        refused(&e, &format!("trunc{len}"), "not a valid ELF64 file");
+    }
+    // Program headers present but segment data cut off.
+    let e = Elf { bytes: hello.bytes[..1024].to_vec() };
+    refused(&e, "trunc-data", "lies outside the file");
+}
+
+#[test]
+fn wrong_identity() {
+    let hello = Elf::guest("hello");
+    refused(hello.clone().set(0, 1, 0x7e), "magic", "not a valid ELF64 file");
+    refused(hello.clone().set(4, 1, 1), "class32", "not a valid ELF64 file");
+    refused(hello.clone().set(5, 1, 2), "bigendian", "");
+    refused(hello.clone().set(18, 2, 3), "i386", "machine 3 is not x86_64");
+    refused(hello.clone().set(16, 2, 1), "rel", "neither ET_EXEC nor ET_DYN");
+    refused(hello.clone().set(54, 2, 32), "phentsize", "wrong program header size");
+    refused(hello.clone().set(32, 8, 1 << 40), "phoff", "program headers out of file");
+    refused(hello.clone().set(56, 2, 0xffff), "phnum", "");
+    refused(hello.clone().set(56, 2, 0), "nophdrs", "no program headers");
+}
+
+#[test]
+fn bad_segments() {
+    let hello = Elf::guest("hello");
+    let load = hello.phdr(hello.find(PT_LOAD));
+    refused(hello.clone().set(load + 32, 8, hello.get(load + 40, 8) + 1), "filesz", "exceeds memory size");
+    refused(hello.clone().set(load + 8, 8, 1 << 40), "offset", "lies outside the file");
+    refused(hello.clone().set(load + 16, 8, u64::MAX - 8), "overflow", "overflows");
+    refused(hello.clone().set(load + 4, 4, 7), "wx", "both writable and executable");
+    // Second load segment moved onto the first.
+    let mut e = hello.clone();
+    let second = (0..e.phnum()).filter(|&i| e.get(e.phdr(i), 4) == u64::from(PT_LOAD)).nth(1).unwrap();
+    let at = e.phdr(second);
+    e.set(at + 16, 8, 0);
+    refused(&e, "overlap", "overlap");
+    // An absurd memory size.
+    let mut e = hello.clone();
+    let last = (0..e.phnum()).rfind(|&i| e.get(e.phdr(i), 4) == u64::from(PT_LOAD)).unwrap();
+    let at = e.phdr(last);
+    e.set(at + 40, 8, 1 << 40);
+    refused(&e, "huge", "--mem is too small");
+    refused(hello.clone().set(24, 8, 0xdead_beef), "entry", "entry point 0xdeadbeef");
+    let interp = hello.clone().set(hello.phdr(hello.find(PT_NOTE)), 4, u64::from(PT_INTERP)).clone();
+    refused(&interp, "interp", "dynamic linker");
+}
+
+#[test]
+fn fixed_address_outside_memory() {
+    let mut fixed = Elf::guest("fixed");
+    let load = fixed.phdr(fixed.find(PT_LOAD));
+    fixed.set(load + 16, 8, 0x1000);
+    refused(&fixed, "fixed-low", "outside guest memory 0x100000..");
+}
+
+#[test]
+fn bad_notes() {
+    let hello = Elf::guest("hello");
+    let note = hello.phdr(hello.find(PT_NOTE));
+    let off = hello.get(note + 8, 8) as usize;
+    refused(hello.clone().set(off + 8, 4, 77), "nonote", "no Nabla ABI note");
+    refused(hello.clone().set(off + 4, 4, 0x1000), "descsz", "malformed ELF note");
+    refused(hello.clone().set(off + 4, 4, 4), "descsz-small", "");
+    refused(hello.clone().set(off + 20, 4, 2), "version", "ABI version 2");
+    refused(hello.clone().set(off + 24, 4, 0x1234), "layout", "layout fingerprint");
+}
+
+#[test]
+fn random_mutations_never_panic() {
+    let hello = Elf::guest("hello");
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..1000 {
+        let mut e = hello.clone();
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() % 1024) as usize;
+            e.bytes[at] = next() as u8;
+        }
+        let p = e.write("mutant");
+        let Some(r) = run_with_timeout(&["--quiet", "--mem=8", p.to_str().unwrap()], 10) else {
+            panic!("mutant {i} hung");
+        };
+        assert!(!r.stderr.contains("panicked"), "mutant {i}: {}", r.stderr);
+        assert!(r.code.is_some(), "mutant {i} died of a signal the tender did not report: {r:?}");
+        assert_ne!(r.code, Some(70), "mutant {i} hit a tender bug: {}", r.stderr);
+        if r.code != Some(0) {
+            assert!(r.stderr.starts_with("nabla-tender: "), "mutant {i}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_command_lines() {
+    let hello = guest("hello");
+    let h = hello.to_str().unwrap();
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["--bogus", h], 2, "unexpected argument '--bogus'"),
+        (&[], 2, "KERNEL"),
+        (&["--mem=abc", h], 2, "invalid value"),
+        (&["--mem=0", h], 1, "--mem=0 is out of range"),
+        (&["--mem=1", h], 1, "out of range"),
+        (&["--mem=99999999", h], 1, "out of range"),
+        (&["/nonexistent/guest"], 1, "/nonexistent/guest: No such file or directory"),
+        (&["/"], 1, "Is a directory"),
+    ];
+    for (args, code, want) in cases {
+        let r = tender(args);
+        assert_eq!(r.code, Some(*code), "{args:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{args:?}: wanted {want:?} in {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"));
+    }
+    let long = "x".repeat(5000);
+    let r = tender(&[h, &long]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("command line is 5000 bytes"), "{}", r.stderr);
+}
