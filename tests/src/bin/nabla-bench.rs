@@ -1,0 +1,78 @@
+//! `nabla-bench`: times whole commands from exec to exit.
+//!
+//! `nabla-bench boot RUNS -- CMD_A... [-- CMD_B...]...` runs each command
+//! RUNS times (after 3 warm-up runs each), interleaved A, B, A, B... so
+//! that all of them see the same machine noise. Each run is
+//! `fork`/`execve`/`wait4` timed on the monotonic clock, with stdin and
+//! stdout on /dev/null. Prints one line per command:
+//! `median_us p10_us p90_us max_rss_kib`.
+
+use std::ffi::CString;
+use std::time::Instant;
+
+fn run_once(argv: &[CString]) -> (f64, i64) {
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let devnull = c"/dev/null";
+    let start = Instant::now();
+    // SAFETY: fork in a single-threaded program; the child only calls
+    // async-signal-safe functions (open, dup2, execv, _exit).
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above; `ptrs` is a NUL-terminated argv of live CStrings.
+        unsafe {
+            let fd = libc::open(devnull.as_ptr(), libc::O_RDWR);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 0);
+            libc::execv(ptrs[0], ptrs.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    assert!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid out-buffer.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; writes only `status` and `ru`.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let us = start.elapsed().as_secs_f64() * 1e6;
+    assert!(r == pid, "wait4 failed");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{:?} failed: status {status:#x}", argv[0]);
+    (us, ru.ru_maxrss)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: nabla-bench boot RUNS -- CMD [ARGS...] [-- CMD [ARGS...]]...";
+    if args.len() < 5 || args[1] != "boot" || args[3] != "--" {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    }
+    let runs: usize = args[2].parse().unwrap_or_else(|_| {
+        eprintln!("{usage}");
+        std::process::exit(2)
+    });
+    let cmds: Vec<Vec<CString>> = args[4..]
+        .split(|a| a == "--")
+        .map(|c| c.iter().map(|a| CString::new(a.as_str()).expect("no NUL in args")).collect::<Vec<_>>())
+        .filter(|c| !c.is_empty())
+        .collect();
+    for cmd in &cmds {
+        for _ in 0..3 {
+            run_once(cmd);
+        }
+    }
+    let mut times = vec![Vec::with_capacity(runs); cmds.len()];
+    let mut rss = vec![0; cmds.len()];
+    for _ in 0..runs {
+        for (i, cmd) in cmds.iter().enumerate() {
+            let (us, r) = run_once(cmd);
+            times[i].push(us);
+            rss[i] = rss[i].max(r);
+        }
+    }
+    for (t, r) in times.iter_mut().zip(&rss) {
+        t.sort_by(f64::total_cmp);
+        let pick = |q: f64| t[((t.len() - 1) as f64 * q).round() as usize];
+        println!("{:.1} {:.1} {:.1} {}", pick(0.5), pick(0.1), pick(0.9), r);
+    }
+}
