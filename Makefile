@@ -7,7 +7,8 @@
 #   make bench    measure (see README for the figures)
 
 CARGO ?= cargo
-GUEST_NAMES := hello fixed exit abort quiet time globals tls fpu exception hostcall badabi trap
+GUEST_NAMES := hello fixed exit abort quiet time globals tls fpu exception hostcall badabi trap \
+	blk maxdev console net net2
 GUESTS := $(addprefix target/guests/,$(GUEST_NAMES))
 TENDER := target/release/nabla-tender
 # The tender is linked statically (static-pie): no dynamic loader at

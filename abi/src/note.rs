@@ -13,8 +13,10 @@ use static_assertions::const_assert_eq;
 pub const NOTE_NAME: [u8; 6] = *b"Nabla\0";
 /// Note type of [`AbiNote`].
 pub const NOTE_TYPE_ABI: u32 = 1;
-/// Note type of the device manifest (reserved for the next ABI version).
+/// Note type of the device manifest ([`ManifestEntry`]s).
 pub const NOTE_TYPE_MANIFEST: u32 = 2;
+/// Name of the section guests put their manifest note in.
+pub const MANIFEST_NOTE_SECTION: &str = ".note.nabla.manifest";
 /// Name of the section guests put their ABI note in.
 pub const ABI_NOTE_SECTION: &str = ".note.nabla.abi";
 
@@ -58,6 +60,66 @@ impl AbiNote {
             note_type: NOTE_TYPE_ABI,
             name: [b'N', b'a', b'b', b'l', b'a', 0, 0, 0],
             desc: AbiDesc { abi_version, layout_crc: crate::LAYOUT_CRC },
+        }
+    }
+}
+
+/// One device a guest declares in its manifest note. The note's
+/// descriptor is an array of these (up to [`crate::MAX_DEVICES`]); the
+/// order is the order of device handles.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// Device name, NUL-padded (at most [`crate::DEVICE_NAME_MAX`] bytes).
+    pub name: [u8; 32],
+    /// [`crate::DEVICE_BLOCK`] or [`crate::DEVICE_NET`].
+    pub kind: u32,
+    /// Reserved; zero.
+    pub reserved: u32,
+}
+
+const_assert_eq!(size_of::<ManifestEntry>(), 40);
+
+impl ManifestEntry {
+    /// An entry for a device called `name` (truncated to
+    /// [`crate::DEVICE_NAME_MAX`] bytes) of `kind`.
+    pub const fn new(name: &str, kind: u32) -> ManifestEntry {
+        let mut n = [0u8; 32];
+        let b = name.as_bytes();
+        let mut i = 0;
+        while i < b.len() && i < crate::DEVICE_NAME_MAX {
+            n[i] = b[i];
+            i += 1;
+        }
+        ManifestEntry { name: n, kind, reserved: 0 }
+    }
+}
+
+/// A whole manifest note record with `N` entries, as a guest embeds it.
+#[repr(C, align(4))]
+#[derive(Clone, Copy, Debug)]
+pub struct ManifestNote<const N: usize> {
+    /// `NOTE_NAME.len()` (6).
+    pub namesz: u32,
+    /// `N * size_of::<ManifestEntry>()`.
+    pub descsz: u32,
+    /// [`NOTE_TYPE_MANIFEST`].
+    pub note_type: u32,
+    /// [`NOTE_NAME`] padded to 8 bytes.
+    pub name: [u8; 8],
+    /// The entries.
+    pub entries: [ManifestEntry; N],
+}
+
+impl<const N: usize> ManifestNote<N> {
+    /// The note declaring `entries`.
+    pub const fn new(entries: [ManifestEntry; N]) -> Self {
+        ManifestNote {
+            namesz: NOTE_NAME.len() as u32,
+            descsz: (N * size_of::<ManifestEntry>()) as u32,
+            note_type: NOTE_TYPE_MANIFEST,
+            name: [b'N', b'a', b'b', b'l', b'a', 0, 0, 0],
+            entries,
         }
     }
 }

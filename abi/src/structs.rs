@@ -60,7 +60,7 @@ pub struct BootInfo {
     pub cmdline_len: u64,
     /// Address of the [`Hypercalls`] table (in tender memory, read-only).
     pub hypercalls: u64,
-    /// Address of the device table (0 in ABI version 1: no devices yet).
+    /// Address of the device table: `device_count` [`DeviceInfo`]s.
     pub devices: u64,
     /// Number of entries in the device table.
     pub device_count: u32,
@@ -172,10 +172,66 @@ pub struct Hypercalls {
     pub set_tls_base: unsafe extern "C" fn(base: u64) -> u32,
     /// Register where trapped syscalls and faults go (see [`TrapVector`]).
     pub set_trap_vector: unsafe extern "C" fn(vector: u64) -> u32,
+    /// Read `len` bytes at byte `offset` of block device `handle` into
+    /// `buf`. `offset` and `len` must be multiples of the sector size, `len`
+    /// at most the device's `max_io`, and the range inside the device;
+    /// otherwise `RESULT_EINVAL` and nothing is read.
+    pub block_read: unsafe extern "C" fn(handle: u32, offset: u64, buf: u64, len: u64) -> u32,
+    /// Write, with the same rules as `block_read`; `RESULT_EINVAL` on a
+    /// read-only device.
+    pub block_write: unsafe extern "C" fn(handle: u32, offset: u64, buf: u64, len: u64) -> u32,
+    /// Make every completed write of block device `handle` durable.
+    pub block_flush: unsafe extern "C" fn(handle: u32) -> u32,
+    /// Receive one frame from net device `handle` into `buf` (`len` bytes
+    /// of room, at least MTU + 14); stores its size in `*nread`.
+    /// `RESULT_AGAIN` when no frame is pending.
+    pub net_read: unsafe extern "C" fn(handle: u32, buf: u64, len: u64, nread: u64) -> u32,
+    /// Send one frame of `len` bytes (at most MTU + 14) on net device `handle`.
+    pub net_write: unsafe extern "C" fn(handle: u32, buf: u64, len: u64) -> u32,
+}
+
+/// `DeviceInfo::kind` of a block device.
+pub const DEVICE_BLOCK: u32 = 1;
+/// `DeviceInfo::kind` of a network device.
+pub const DEVICE_NET: u32 = 2;
+/// `DeviceInfo::flags` bit: the block device is attached read-only.
+pub const DEVICE_READ_ONLY: u32 = 1;
+/// Most devices a guest may declare (ready-set bits 0..=62; bit 63 is the
+/// console).
+pub const MAX_DEVICES: usize = 63;
+/// Longest device name, in bytes (the name field is NUL-padded).
+pub const DEVICE_NAME_MAX: usize = 31;
+
+/// One attached device, as the tender describes it to the guest. The
+/// device table (`BootInfo::devices`) lists the guest's manifest entries in
+/// manifest order; a device's handle is its index in that table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeviceInfo {
+    /// Name from the manifest, NUL-padded.
+    pub name: [u8; 32],
+    /// `DEVICE_BLOCK` or `DEVICE_NET`.
+    pub kind: u32,
+    /// `DEVICE_*` flag bits.
+    pub flags: u32,
+    /// Block: capacity in bytes.
+    pub capacity: u64,
+    /// Block: sector size in bytes (512 or 4096).
+    pub sector_size: u32,
+    /// Block: largest request in bytes.
+    pub max_io: u32,
+    /// Net: MAC address in the first 6 bytes.
+    pub mac: [u8; 8],
+    /// Net: MTU of the interface (frames carry up to MTU + 14 bytes).
+    pub mtu: u32,
+    /// Padding; zero.
+    pub _pad: u32,
+    /// Reserved; zero.
+    pub reserved: [u64; 2],
 }
 
 /// Number of function pointers in [`Hypercalls`] for this ABI version.
-pub const HYPERCALL_COUNT: u32 = 9;
+pub const HYPERCALL_COUNT: u32 = 14;
 
 /// Stack a hypercall may use on the guest's stack, at most.
 pub const HYPERCALL_STACK: u64 = 8192;
@@ -198,9 +254,14 @@ const_assert_eq!(size_of::<Hypercalls>(), 8 + 8 * HYPERCALL_COUNT as usize);
 const_assert_eq!(offset_of!(Hypercalls, console_write), 8);
 const_assert_eq!(offset_of!(Hypercalls, set_trap_vector), 72);
 
+const_assert_eq!(size_of::<DeviceInfo>(), 88);
+const_assert_eq!(offset_of!(DeviceInfo, capacity), 40);
+const_assert_eq!(offset_of!(DeviceInfo, mac), 56);
+const_assert_eq!(offset_of!(DeviceInfo, mtu), 64);
+
 /// Sizes and field offsets of every struct above, in declaration order.
 /// Its CRC is [`crate::LAYOUT_CRC`]; change a struct and the CRC changes.
-pub const LAYOUT: [u32; 40] = [
+pub const LAYOUT: [u32; 53] = [
     size_of::<BootInfo>() as u32,
     offset_of!(BootInfo, magic) as u32,
     offset_of!(BootInfo, abi_version) as u32,
@@ -240,5 +301,18 @@ pub const LAYOUT: [u32; 40] = [
     offset_of!(Hypercalls, abort) as u32,
     offset_of!(Hypercalls, set_tls_base) as u32,
     offset_of!(Hypercalls, set_trap_vector) as u32,
+    offset_of!(Hypercalls, block_read) as u32,
+    offset_of!(Hypercalls, block_write) as u32,
+    offset_of!(Hypercalls, block_flush) as u32,
+    offset_of!(Hypercalls, net_read) as u32,
+    offset_of!(Hypercalls, net_write) as u32,
     HYPERCALL_COUNT,
+    size_of::<DeviceInfo>() as u32,
+    offset_of!(DeviceInfo, kind) as u32,
+    offset_of!(DeviceInfo, capacity) as u32,
+    offset_of!(DeviceInfo, sector_size) as u32,
+    offset_of!(DeviceInfo, max_io) as u32,
+    offset_of!(DeviceInfo, mac) as u32,
+    offset_of!(DeviceInfo, mtu) as u32,
+    size_of::<crate::note::ManifestEntry>() as u32,
 ];

@@ -19,7 +19,7 @@
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 pub use nabla_abi as abi;
-use nabla_abi::{BootInfo, Hypercalls, RESULT_AGAIN, RESULT_OK, TrapVector};
+use nabla_abi::{BootInfo, DeviceInfo, Hypercalls, RESULT_AGAIN, RESULT_OK, TrapVector};
 
 #[cfg(feature = "rt")]
 pub mod rt;
@@ -148,6 +148,64 @@ pub fn set_trap_vector(v: &TrapVector) -> Result<(), Error> {
     result(unsafe { (hc().set_trap_vector)(v as *const TrapVector as u64) })
 }
 
+/// The devices the tender attached, in handle order.
+pub fn devices() -> &'static [DeviceInfo] {
+    let b = boot_info();
+    if b.devices == 0 || b.device_count == 0 {
+        return &[];
+    }
+    // SAFETY: the tender wrote `device_count` DeviceInfos at `devices`,
+    // valid for the life of the guest.
+    unsafe { core::slice::from_raw_parts(b.devices as *const DeviceInfo, b.device_count as usize) }
+}
+
+/// The name of a device.
+pub fn device_name(d: &DeviceInfo) -> &str {
+    let len = d.name.iter().position(|&c| c == 0).unwrap_or(d.name.len());
+    core::str::from_utf8(&d.name[..len]).unwrap_or("")
+}
+
+/// The handle and description of the device called `name` of `kind`.
+pub fn device(name: &str, kind: u32) -> Option<(u32, &'static DeviceInfo)> {
+    devices().iter().enumerate().find(|(_, d)| d.kind == kind && device_name(d) == name).map(|(i, d)| (i as u32, d))
+}
+
+/// Read whole sectors at byte `offset` of block device `handle` into `buf`.
+pub fn block_read(handle: u32, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+    // SAFETY: `buf` is valid and writable for its length.
+    result(unsafe { (hc().block_read)(handle, offset, buf.as_mut_ptr() as u64, buf.len() as u64) })
+}
+
+/// Write whole sectors from `buf` at byte `offset` of block device `handle`.
+pub fn block_write(handle: u32, offset: u64, buf: &[u8]) -> Result<(), Error> {
+    // SAFETY: `buf` is valid for its length.
+    result(unsafe { (hc().block_write)(handle, offset, buf.as_ptr() as u64, buf.len() as u64) })
+}
+
+/// Make completed writes of block device `handle` durable.
+pub fn block_flush(handle: u32) -> Result<(), Error> {
+    // SAFETY: no pointers.
+    result(unsafe { (hc().block_flush)(handle) })
+}
+
+/// Receive one frame: `Ok(Some(len))`, or `Ok(None)` when none is pending.
+pub fn net_read(handle: u32, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+    let mut n = 0u64;
+    // SAFETY: `buf` and `n` are valid and writable.
+    let r = unsafe { (hc().net_read)(handle, buf.as_mut_ptr() as u64, buf.len() as u64, &raw mut n as u64) };
+    match r {
+        RESULT_OK => Ok(Some(n as usize)),
+        RESULT_AGAIN => Ok(None),
+        e => Err(Error(e)),
+    }
+}
+
+/// Send one frame.
+pub fn net_write(handle: u32, frame: &[u8]) -> Result<(), Error> {
+    // SAFETY: `frame` is valid for its length.
+    result(unsafe { (hc().net_write)(handle, frame.as_ptr() as u64, frame.len() as u64) })
+}
+
 /// A `core::fmt::Write` sink on the console.
 pub struct Console;
 
@@ -188,6 +246,22 @@ macro_rules! guest_main {
             $main(cmdline)
         }
     };
+}
+
+/// Declare the guest's devices in its manifest note:
+/// `devices![block "storage", net "service0"]`. The handles are the
+/// positions in this list.
+#[macro_export]
+macro_rules! devices {
+    ($($kind:ident $name:literal),* $(,)?) => {
+        /// The guest's device manifest (read by the tender).
+        #[used]
+        #[unsafe(link_section = ".note.nabla.manifest")]
+        pub static NABLA_MANIFEST_NOTE: $crate::abi::note::ManifestNote<{ [$($name),*].len() }> =
+            $crate::abi::note::ManifestNote::new([$($crate::abi::note::ManifestEntry::new($name, $crate::devices!(@kind $kind))),*]);
+    };
+    (@kind block) => { $crate::abi::DEVICE_BLOCK };
+    (@kind net) => { $crate::abi::DEVICE_NET };
 }
 
 #[cfg(test)]

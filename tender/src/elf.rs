@@ -14,7 +14,8 @@
 //! [`MAX_PHDRS`] program headers, no segment both writable and executable,
 //! no overlapping segments.
 
-use nabla_abi::note::{AbiDesc, NOTE_TYPE_ABI};
+use nabla_abi::note::{AbiDesc, ManifestEntry, NOTE_TYPE_ABI, NOTE_TYPE_MANIFEST};
+use nabla_abi::{DEVICE_BLOCK, DEVICE_NAME_MAX, DEVICE_NET, MAX_DEVICES};
 use object::LittleEndian as LE;
 use object::elf;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader};
@@ -60,6 +61,9 @@ pub enum ElfError {
     /// A note header or descriptor is malformed.
     #[error("malformed ELF note ({0})")]
     BadNote(&'static str),
+    /// The device manifest note is malformed.
+    #[error("bad device manifest: {0}")]
+    BadManifest(String),
     /// The guest was built for another ABI version.
     #[error("guest was built for Nabla ABI version {guest}, this tender implements version {ours}")]
     AbiVersion {
@@ -121,6 +125,8 @@ pub struct Image {
     pub relro: Option<Range<u64>>,
     /// The guest's ABI note.
     pub abi: AbiDesc,
+    /// The devices the guest declares, in handle order.
+    pub manifest: Vec<ManifestEntry>,
 }
 
 fn page_down(x: u64) -> u64 {
@@ -234,7 +240,8 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
     };
     let abi = find_abi_note(data, phdrs)?;
     check_abi(&abi)?;
-    Ok(Image { kind, entry, segments, start, end, relocs, relro, abi })
+    let manifest = find_manifest(data, phdrs)?;
+    Ok(Image { kind, entry, segments, start, end, relocs, relro, abi, manifest })
 }
 
 /// Bytes of the file that back link addresses `vaddr..vaddr+len`.
@@ -332,8 +339,13 @@ pub fn abi_note(data: &[u8]) -> Result<AbiDesc, ElfError> {
     find_abi_note(data, phdrs)
 }
 
-/// Find the Nabla ABI note in the `PT_NOTE` segments.
-fn find_abi_note(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<AbiDesc, ElfError> {
+/// The descriptor of the first `Nabla` note of type `note_type` in the
+/// `PT_NOTE` segments, if any.
+fn find_note<'a>(
+    data: &'a [u8],
+    phdrs: &[elf::ProgramHeader64<LE>],
+    note_type: u32,
+) -> Result<Option<&'a [u8]>, ElfError> {
     let e = LE;
     for ph in phdrs.iter().filter(|p| p.p_type(e) == elf::PT_NOTE) {
         let notes = ph.notes(e, data).map_err(|_| ElfError::BadNote("note segment lies outside the file"))?;
@@ -342,20 +354,66 @@ fn find_abi_note(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<AbiD
             let note = match notes.next() {
                 Ok(Some(n)) => n,
                 Ok(None) => break,
-                Err(_) => {
-                    return Err(ElfError::BadNote("a note header or descriptor runs past its segment"));
-                }
+                Err(_) => return Err(ElfError::BadNote("a note header or descriptor runs past its segment")),
             };
-            if note.name() != b"Nabla" || note.n_type(e) != NOTE_TYPE_ABI {
-                continue;
+            if note.name() == b"Nabla" && note.n_type(e) == note_type {
+                return Ok(Some(note.desc()));
             }
-            let desc = note.desc();
-            if desc.len() != size_of::<AbiDesc>() {
-                return Err(ElfError::BadNote("ABI note descriptor has the wrong size"));
-            }
-            let w = |i: usize| u32::from_le_bytes([desc[i], desc[i + 1], desc[i + 2], desc[i + 3]]);
-            return Ok(AbiDesc { abi_version: w(0), layout_crc: w(4) });
         }
     }
-    Err(ElfError::NoAbiNote)
+    Ok(None)
+}
+
+fn find_abi_note(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<AbiDesc, ElfError> {
+    let desc = find_note(data, phdrs, NOTE_TYPE_ABI)?.ok_or(ElfError::NoAbiNote)?;
+    if desc.len() != size_of::<AbiDesc>() {
+        return Err(ElfError::BadNote("ABI note descriptor has the wrong size"));
+    }
+    let w = |i: usize| u32::from_le_bytes([desc[i], desc[i + 1], desc[i + 2], desc[i + 3]]);
+    Ok(AbiDesc { abi_version: w(0), layout_crc: w(4) })
+}
+
+/// The device manifest of a guest file (empty when it declares none).
+pub fn manifest(data: &[u8]) -> Result<Vec<ManifestEntry>, ElfError> {
+    let hdr = elf::FileHeader64::<LE>::parse(data).map_err(|_| ElfError::Malformed("bad or truncated ELF header"))?;
+    let phdrs = hdr.program_headers(LE, data).map_err(|_| ElfError::Malformed("program headers out of file"))?;
+    find_manifest(data, phdrs)
+}
+
+fn find_manifest(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<Vec<ManifestEntry>, ElfError> {
+    let Some(desc) = find_note(data, phdrs, NOTE_TYPE_MANIFEST)? else { return Ok(Vec::new()) };
+    let size = size_of::<ManifestEntry>();
+    if desc.len() % size != 0 {
+        return Err(ElfError::BadManifest("its size is not a whole number of entries".into()));
+    }
+    if desc.len() / size > MAX_DEVICES {
+        return Err(ElfError::BadManifest(format!("{} devices (at most {MAX_DEVICES})", desc.len() / size)));
+    }
+    let mut out: Vec<ManifestEntry> = Vec::new();
+    for (i, chunk) in desc.chunks_exact(size).enumerate() {
+        let mut name = [0u8; 32];
+        name.copy_from_slice(&chunk[..32]);
+        let w = |o: usize| u32::from_le_bytes([chunk[o], chunk[o + 1], chunk[o + 2], chunk[o + 3]]);
+        let entry = ManifestEntry { name, kind: w(32), reserved: w(36) };
+        let text = entry_name(&entry).ok_or_else(|| ElfError::BadManifest(format!("entry {i} has an invalid name")))?;
+        if entry.kind != DEVICE_BLOCK && entry.kind != DEVICE_NET {
+            return Err(ElfError::BadManifest(format!("device {text} has unknown type {}", entry.kind)));
+        }
+        if out.iter().any(|e| e.name == entry.name) {
+            return Err(ElfError::BadManifest(format!("device {text} is declared twice")));
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// The name of a manifest entry, if it is a valid device name: 1 to
+/// [`DEVICE_NAME_MAX`] characters from `[A-Za-z0-9_.-]`, NUL-padded.
+pub fn entry_name(e: &ManifestEntry) -> Option<&str> {
+    let len = e.name.iter().position(|&b| b == 0)?;
+    let name = std::str::from_utf8(&e.name[..len]).ok()?;
+    let ok = (1..=DEVICE_NAME_MAX).contains(&len)
+        && e.name[len..].iter().all(|&b| b == 0)
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    ok.then_some(name)
 }

@@ -30,6 +30,11 @@ pub static TABLE: Hypercalls = Hypercalls {
     abort: hc_abort,
     set_tls_base,
     set_trap_vector,
+    block_read: crate::modules::block::block_read,
+    block_write: crate::modules::block::block_write,
+    block_flush: crate::modules::block::block_flush,
+    net_read: crate::modules::net::net_read,
+    net_write: crate::modules::net::net_write,
 };
 
 unsafe extern "C" fn console_write(buf: u64, len: u64) -> u32 {
@@ -110,12 +115,14 @@ unsafe extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
         if n < 0 && n != -(libc::EINTR as i64) {
             return RESULT_EUNSPEC;
         }
+        let mut ready = 0;
         for ev in events.iter().take(n.max(0) as usize) {
             if ev.u64 == CONSOLE_READY_BIT {
                 CONSOLE_PENDING.store(true, Ordering::Relaxed);
+            } else if ev.u64 < nabla_abi::MAX_DEVICES as u64 {
+                ready |= 1u64 << ev.u64;
             }
         }
-        let mut ready = 0;
         if rt.console_pollable && CONSOLE_PENDING.load(Ordering::Relaxed) && !CONSOLE_EOF.load(Ordering::Relaxed) {
             ready |= CONSOLE_READY_BIT;
         }

@@ -21,7 +21,7 @@ pub mod signals;
 pub mod sysnames;
 
 /// `--version` text.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 1)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 2)");
 
 /// `[start, end)` of the tender's own code, for telling tender faults from
 /// guest faults. Uses symbols that both GNU ld and lld define.

@@ -14,13 +14,17 @@
 
 use crate::elf::{Image, Kind, PAGE};
 use crate::memory::{GuestMemory, MemError};
-use nabla_abi::{BOOT_MAGIC, BootInfo, CMDLINE_MAX};
+use nabla_abi::{BOOT_MAGIC, BootInfo, CMDLINE_MAX, DeviceInfo};
 use object::elf::{PF_W, PF_X};
 
-/// Bytes at the top of guest memory for the boot block.
-pub const BOOT_AREA: u64 = 8192;
+/// Bytes at the top of guest memory for the boot block: `BootInfo` at
+/// offset 0, the device table at [`DEVICES_OFFSET`], the command line at
+/// [`CMDLINE_OFFSET`].
+pub const BOOT_AREA: u64 = 16384;
+/// Offset of the device table within the boot area (63 * 88 bytes fit).
+const DEVICES_OFFSET: u64 = 256;
 /// Offset of the command line within the boot area.
-const CMDLINE_OFFSET: u64 = 256;
+const CMDLINE_OFFSET: u64 = 8192;
 /// Least free memory between the image and the stack.
 pub const MIN_FREE: u64 = 256 * 1024;
 
@@ -61,6 +65,7 @@ pub fn load(
     cmdline: &str,
     flags: u32,
     hypercalls: u64,
+    devices: &[DeviceInfo],
 ) -> Result<Entry, LoadError> {
     if cmdline.len() as u64 > CMDLINE_MAX {
         return Err(LoadError::CmdlineTooLong(cmdline.len()));
@@ -118,6 +123,10 @@ pub fn load(
     cmd.extend_from_slice(cmdline.as_bytes());
     cmd.push(0);
     mem.write(cmd_addr, &cmd)?;
+    let dev_addr = boot + DEVICES_OFFSET;
+    for (i, d) in devices.iter().enumerate() {
+        mem.write(dev_addr + (i * size_of::<DeviceInfo>()) as u64, as_bytes(d))?;
+    }
     let info = BootInfo {
         magic: BOOT_MAGIC,
         abi_version: nabla_abi::ABI_VERSION,
@@ -130,12 +139,24 @@ pub fn load(
         cmdline: cmd_addr,
         cmdline_len: cmdline.len() as u64,
         hypercalls,
+        devices: dev_addr,
+        device_count: devices.len() as u32,
         flags,
         ..BootInfo::default()
     };
-    // SAFETY: BootInfo is repr(C) plain data with no padding bytes (its
-    // layout is asserted in nabla-abi), so viewing it as bytes is sound.
-    let bytes = unsafe { std::slice::from_raw_parts((&raw const info).cast::<u8>(), size_of::<BootInfo>()) };
-    mem.write(boot, bytes)?;
+    mem.write(boot, as_bytes(&info))?;
     Ok(Entry { pc: image.entry.wrapping_add(bias), stack_top: boot, boot_info: boot })
 }
+
+/// The bytes of an ABI struct.
+fn as_bytes<T: AbiStruct>(v: &T) -> &[u8] {
+    // SAFETY: `AbiStruct` types are repr(C) plain data without padding
+    // bytes (layouts asserted in nabla-abi), so all their bytes are
+    // initialised.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
+/// ABI structs that may be viewed as bytes.
+trait AbiStruct {}
+impl AbiStruct for BootInfo {}
+impl AbiStruct for DeviceInfo {}

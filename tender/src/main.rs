@@ -6,8 +6,12 @@
 
 use clap::Parser;
 use nabla_tender::modules::Module;
+use nabla_tender::modules::block::BlockArgs;
 use nabla_tender::modules::console::Console;
 use nabla_tender::modules::core::{Core, CoreArgs};
+use nabla_tender::modules::devices::Devices;
+use nabla_tender::modules::net::NetArgs;
+use nabla_tender::modules::normalize_args;
 use nabla_tender::{elf, exit, launch, loader, runtime, sandbox, signals};
 use std::path::PathBuf;
 
@@ -19,6 +23,10 @@ use std::path::PathBuf;
 struct Cli {
     #[command(flatten)]
     core: CoreArgs,
+    #[command(flatten)]
+    block: BlockArgs,
+    #[command(flatten)]
+    net: NetArgs,
     /// The guest: an x86_64 ELF built against nabla-platform
     #[arg(value_name = "KERNEL")]
     kernel: PathBuf,
@@ -43,7 +51,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 }
 
 fn run() -> ! {
-    let cli = Cli::try_parse().unwrap_or_else(|e| {
+    let cli = Cli::try_parse_from(normalize_args(std::env::args())).unwrap_or_else(|e| {
         let code = if e.use_stderr() { exit::USAGE } else { 0 };
         let _ = e.print();
         std::process::exit(code)
@@ -54,9 +62,11 @@ fn run() -> ! {
 
     let mut core = Core::setup(&cli.core).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
     let console = Console::setup(core.epfd);
+    let devices =
+        Devices::setup(&image.manifest, &cli.block, &cli.net, core.epfd).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
     let flags = if cli.core.quiet { nabla_abi::BOOT_FLAG_QUIET } else { 0 };
     let table = &raw const nabla_tender::hypercalls::TABLE as u64;
-    let entry = loader::load(&mut core.mem, &image, &data, &cli.args.join(" "), flags, table)
+    let entry = loader::load(&mut core.mem, &image, &data, &cli.args.join(" "), flags, table, &devices.info)
         .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
 
     let guest = core.mem.range();
@@ -67,11 +77,19 @@ fn run() -> ! {
         console_in: console.input,
         console_pollable: console.pollable,
         fsgsbase: core.fsgsbase,
+        devices: {
+            let mut all = [runtime::Device::default(); nabla_abi::MAX_DEVICES];
+            for (slot, d) in all.iter_mut().zip(&devices.runtime) {
+                *slot = *d;
+            }
+            all
+        },
+        ndevices: devices.runtime.len(),
     });
     signals::install().unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot install signal handlers: {e}")));
 
     let mut rules = sandbox::Rules::default();
-    let modules: [&dyn Module; 2] = [&core, &console];
+    let modules: [&dyn Module; 3] = [&core, &console, &devices];
     for m in modules {
         m.rules(&mut rules);
     }

@@ -7,6 +7,7 @@
 //! works on the guest's stack with the guest's `%fs`.
 
 use crate::memory::GuestRange;
+use nabla_abi::MAX_DEVICES;
 use std::cell::UnsafeCell;
 pub use std::sync::atomic::Ordering;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -26,6 +27,37 @@ pub struct Runtime {
     pub console_pollable: bool,
     /// `wrfsbase` is usable (else `arch_prctl`).
     pub fsgsbase: bool,
+    /// Attached devices, by handle.
+    pub devices: [Device; MAX_DEVICES],
+    /// Number of entries of `devices` in use.
+    pub ndevices: usize,
+}
+
+/// One attached device as the hypercalls see it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Device {
+    /// `DEVICE_BLOCK` or `DEVICE_NET` (0: none).
+    pub kind: u32,
+    /// Host fd.
+    pub fd: i32,
+    /// Block: capacity in bytes.
+    pub capacity: u64,
+    /// Block: sector size.
+    pub sector: u64,
+    /// Block: the seccomp window: every host request has length <= window
+    /// and offset <= capacity - window.
+    pub window: u64,
+    /// Block: writes refused.
+    pub read_only: bool,
+    /// Net: largest frame (MTU + 14).
+    pub frame_max: u64,
+}
+
+impl Runtime {
+    /// The device behind guest handle `handle` if it is of `kind`.
+    pub fn device(&self, handle: u32, kind: u32) -> Option<&Device> {
+        self.devices.get(..self.ndevices)?.get(handle as usize).filter(|d| d.kind == kind)
+    }
 }
 
 struct Slot(UnsafeCell<Option<Runtime>>);

@@ -1,0 +1,258 @@
+//! The block module: `--block:NAME=PATH[:ro]`, `--block-sector-size:NAME=N`,
+//! and the `block_read`/`block_write`/`block_flush` hypercalls.
+//!
+//! A request moves any number of whole sectors up to [`MAX_IO`] bytes in
+//! one host `pread64`/`pwrite64`, so throughput is close to native.
+//!
+//! The seccomp rule of each device pins the fd, `len <= W` and
+//! `offset <= capacity - W`, where `W = min(MAX_IO, capacity)`: BPF cannot
+//! compare `offset + len`, but with these two pins no host request can
+//! reach past the end of the file, so even a compromised guest can neither
+//! grow nor escape it. A request that starts inside the last `W` bytes is
+//! therefore done on the whole last window, `[capacity - W, capacity)`,
+//! through a bounce buffer (read-modify-write for writes): correct, and
+//! slower only for the last 256 KiB of a disk.
+//!
+//! Limits: one request at a time (the guest is single-threaded); no
+//! locking against other processes using the same file.
+
+use super::parse_named;
+use crate::gate;
+use crate::runtime::{self, Device};
+use crate::sandbox::{Pin, Rules};
+use nabla_abi::{DEVICE_BLOCK, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK};
+use std::cell::UnsafeCell;
+use std::os::fd::IntoRawFd;
+use std::os::unix::fs::FileTypeExt;
+
+/// Largest request, in bytes.
+pub const MAX_IO: u64 = 256 * 1024;
+/// Default sector size.
+pub const DEFAULT_SECTOR: u64 = 512;
+
+/// Arguments owned by the block module.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BlockArgs {
+    /// Attach block device NAME to the file PATH (append `:ro` for
+    /// read-only). Also written --block:NAME=PATH
+    #[arg(long = "block", value_name = "NAME=PATH[:ro]")]
+    pub block: Vec<String>,
+    /// Sector size of block device NAME: 512 (default) or 4096. Also
+    /// written --block-sector-size:NAME=N
+    #[arg(long = "block-sector-size", value_name = "NAME=N")]
+    pub sector_size: Vec<String>,
+}
+
+/// Why a block device could not be attached.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// Malformed argument.
+    #[error("{0}")]
+    Arg(String),
+    /// The file could not be opened or inspected.
+    #[error("block device {name}: cannot open {path}: {err}")]
+    Open {
+        /// Device name.
+        name: String,
+        /// File path.
+        path: String,
+        /// Host error.
+        err: std::io::Error,
+    },
+    /// The file's size does not fit the sector size.
+    #[error("block device {name}: {path} is {size} bytes, {why}")]
+    Size {
+        /// Device name.
+        name: String,
+        /// File path.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// A block device attachment requested on the command line.
+#[derive(Debug, Clone)]
+pub struct BlockSpec {
+    /// File path.
+    pub path: String,
+    /// Read-only attach.
+    pub read_only: bool,
+    /// Sector size.
+    pub sector: u64,
+}
+
+impl BlockArgs {
+    /// The attachments, by device name, checked for syntax.
+    pub fn specs(&self) -> Result<Vec<(String, BlockSpec)>, BlockError> {
+        let mut out: Vec<(String, BlockSpec)> = Vec::new();
+        for arg in &self.block {
+            let (name, value) = parse_named("--block", arg).map_err(BlockError::Arg)?;
+            let (path, read_only) = match value.strip_suffix(":ro") {
+                Some(p) => (p, true),
+                None => (value, false),
+            };
+            if path.is_empty() {
+                return Err(BlockError::Arg(format!("--block:{name}= needs a file path")));
+            }
+            let spec = BlockSpec { path: path.to_string(), read_only, sector: DEFAULT_SECTOR };
+            out.push((name.to_string(), spec));
+        }
+        for arg in &self.sector_size {
+            let (name, value) = parse_named("--block-sector-size", arg).map_err(BlockError::Arg)?;
+            let sector = match value {
+                "512" => 512,
+                "4096" => 4096,
+                _ => return Err(BlockError::Arg(format!("--block-sector-size:{name}={value}: must be 512 or 4096"))),
+            };
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some((_, spec)) => spec.sector = sector,
+                None => {
+                    return Err(BlockError::Arg(format!("--block-sector-size:{name}: no --block:{name}=PATH given")));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Open and check the file of block device `name`; returns the runtime
+/// device.
+pub fn attach(name: &str, spec: &BlockSpec) -> Result<Device, BlockError> {
+    let open_err = |err| BlockError::Open { name: name.into(), path: spec.path.clone(), err };
+    let file = std::fs::OpenOptions::new().read(true).write(!spec.read_only).open(&spec.path).map_err(open_err)?;
+    let meta = file.metadata().map_err(open_err)?;
+    let size = if meta.file_type().is_block_device() {
+        use std::io::Seek;
+        (&file).seek(std::io::SeekFrom::End(0)).map_err(open_err)?
+    } else if meta.is_file() {
+        meta.len()
+    } else {
+        return Err(open_err(std::io::Error::other("not a regular file or block device")));
+    };
+    let size_err = |why: String| BlockError::Size { name: name.into(), path: spec.path.clone(), size, why };
+    if size < spec.sector {
+        return Err(size_err(format!("smaller than one {}-byte sector", spec.sector)));
+    }
+    if size % spec.sector != 0 {
+        return Err(size_err(format!("not a multiple of the {}-byte sector size", spec.sector)));
+    }
+    Ok(Device {
+        kind: DEVICE_BLOCK,
+        fd: file.into_raw_fd(),
+        capacity: size,
+        sector: spec.sector,
+        window: MAX_IO.min(size),
+        read_only: spec.read_only,
+        frame_max: 0,
+    })
+}
+
+/// The seccomp rules of one attached block device.
+pub fn rules(d: &Device, r: &mut Rules) {
+    let pins = [Pin::Eq(0, d.fd as u64), Pin::Le(2, d.window), Pin::Le(3, d.capacity - d.window)];
+    // block_read: this file only, never past its end (see module doc).
+    r.allow(libc::SYS_pread64, &pins);
+    if !d.read_only {
+        // block_write: this file only, never past its end: it cannot grow.
+        r.allow(libc::SYS_pwrite64, &pins);
+    }
+    // block_flush: this file only.
+    r.allow(libc::SYS_fdatasync, &[Pin::Eq(0, d.fd as u64)]);
+}
+
+/// Bounce buffer for requests in the last window of a device.
+struct Bounce(UnsafeCell<[u8; MAX_IO as usize]>);
+
+// SAFETY: used only by the block hypercalls, which the single guest thread
+// never runs concurrently (no hypercall is re-entered from a signal).
+unsafe impl Sync for Bounce {}
+
+static BOUNCE: Bounce = Bounce(UnsafeCell::new([0; MAX_IO as usize]));
+
+/// One whole host transfer, retried on EINTR and partial transfers.
+/// Returns false on any host error or unexpected end of file.
+fn transfer(write: bool, fd: i32, mut buf: *mut u8, mut len: u64, mut off: u64) -> bool {
+    let nr = if write { libc::SYS_pwrite64 } else { libc::SYS_pread64 };
+    while len > 0 {
+        // SAFETY: the caller passes a buffer valid for `len` bytes.
+        let n = unsafe { gate::syscall6(nr, fd as u64, buf as u64, len, off, 0, 0) };
+        if n == -(libc::EINTR as i64) {
+            continue;
+        }
+        if n <= 0 {
+            return false;
+        }
+        let n = n as u64;
+        // SAFETY: n <= len, so the pointer stays inside the buffer.
+        buf = unsafe { buf.add(n as usize) };
+        len -= n;
+        off += n;
+    }
+    true
+}
+
+/// Validate a guest request and return the device and host buffer.
+fn check(handle: u32, offset: u64, buf: u64, len: u64, write: bool) -> Result<(&'static Device, *mut u8), u32> {
+    let rt = runtime::get().ok_or(RESULT_EUNSPEC)?;
+    let d = rt.device(handle, DEVICE_BLOCK).ok_or(RESULT_EINVAL)?;
+    let in_range = offset.checked_add(len).is_some_and(|end| end <= d.capacity);
+    if len == 0 || len > MAX_IO || len % d.sector != 0 || offset % d.sector != 0 || !in_range {
+        return Err(RESULT_EINVAL);
+    }
+    if write && d.read_only {
+        return Err(RESULT_EINVAL);
+    }
+    // A read fills guest memory, so it needs a writable buffer; a write
+    // only reads guest memory.
+    let p = if write { rt.guest.readable(buf, len).map(|p| p.cast_mut()) } else { rt.guest.writable(buf, len) };
+    Ok((d, p.ok_or(RESULT_EINVAL)?))
+}
+
+fn io(handle: u32, offset: u64, buf: u64, len: u64, write: bool) -> u32 {
+    let (d, p) = match check(handle, offset, buf, len, write) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let last = d.capacity - d.window;
+    if offset <= last {
+        return if transfer(write, d.fd, p, len, offset) { RESULT_OK } else { RESULT_EUNSPEC };
+    }
+    // In the last window: whole-window transfer through the bounce buffer.
+    let bounce = BOUNCE.0.get().cast::<u8>();
+    let at = (offset - last) as usize;
+    if !transfer(false, d.fd, bounce, d.window, last) {
+        return RESULT_EUNSPEC;
+    }
+    // SAFETY: `at + len <= window <= MAX_IO` because the request lies in
+    // `[last, capacity)`; `p` is valid for `len` bytes (checked).
+    unsafe {
+        if write {
+            core::ptr::copy_nonoverlapping(p, bounce.add(at), len as usize);
+        } else {
+            core::ptr::copy_nonoverlapping(bounce.add(at), p, len as usize);
+            return RESULT_OK;
+        }
+    }
+    if transfer(true, d.fd, bounce, d.window, last) { RESULT_OK } else { RESULT_EUNSPEC }
+}
+
+/// `block_read` hypercall.
+pub unsafe extern "C" fn block_read(handle: u32, offset: u64, buf: u64, len: u64) -> u32 {
+    io(handle, offset, buf, len, false)
+}
+
+/// `block_write` hypercall.
+pub unsafe extern "C" fn block_write(handle: u32, offset: u64, buf: u64, len: u64) -> u32 {
+    io(handle, offset, buf, len, true)
+}
+
+/// `block_flush` hypercall.
+pub unsafe extern "C" fn block_flush(handle: u32) -> u32 {
+    let Some(d) = runtime::get().and_then(|rt| rt.device(handle, DEVICE_BLOCK)) else { return RESULT_EINVAL };
+    // SAFETY: fdatasync takes no pointers.
+    let r = unsafe { gate::syscall3(libc::SYS_fdatasync, d.fd as u64, 0, 0) };
+    if r == 0 { RESULT_OK } else { RESULT_EUNSPEC }
+}

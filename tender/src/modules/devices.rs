@@ -1,0 +1,137 @@
+//! Devices: match the guest's manifest with the `--block` and `--net`
+//! attachments, attach each device, and describe them to the guest.
+//!
+//! Every declared device must be attached, and every attachment must name
+//! a declared device of the same type, exactly once. The guest's handle of
+//! a device is its index in the manifest; its ready bit in `yield_until`
+//! is `1 << handle`.
+
+use super::block::{self, BlockArgs, BlockError};
+use super::net::{self, NetArgs, NetError};
+use crate::elf::entry_name;
+use crate::runtime::Device;
+use crate::sandbox::Rules;
+use nabla_abi::note::ManifestEntry;
+use nabla_abi::{DEVICE_BLOCK, DEVICE_NET, DEVICE_READ_ONLY, DeviceInfo, MAX_DEVICES};
+use std::io;
+
+/// Why the devices could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// A declared device has no attachment.
+    #[error("the guest declares {kind} device {name}: attach it with {flag}:{name}=...")]
+    NotAttached {
+        /// Device name.
+        name: String,
+        /// "block" or "net".
+        kind: &'static str,
+        /// The flag to use.
+        flag: &'static str,
+    },
+    /// An attachment names no declared device.
+    #[error("{flag}:{name}: the guest declares no {kind} device called {name}")]
+    Undeclared {
+        /// Device name.
+        name: String,
+        /// "block" or "net".
+        kind: &'static str,
+        /// The flag used.
+        flag: &'static str,
+    },
+    /// The same device attached twice.
+    #[error("device {0} is attached more than once")]
+    Duplicate(String),
+    /// Block attachment failure.
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    /// Net attachment failure.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// epoll registration failed.
+    #[error("cannot watch net device {0}: {1}")]
+    Epoll(String, io::Error),
+}
+
+/// The attached devices.
+#[derive(Debug, Default)]
+pub struct Devices {
+    /// Runtime view, by handle.
+    pub runtime: Vec<Device>,
+    /// Guest view, by handle.
+    pub info: Vec<DeviceInfo>,
+}
+
+impl Devices {
+    /// Attach every device of `manifest` and register net devices with
+    /// `epfd`.
+    pub fn setup(manifest: &[ManifestEntry], b: &BlockArgs, n: &NetArgs, epfd: i32) -> Result<Devices, DeviceError> {
+        let blocks = b.specs()?;
+        let nets = n.specs()?;
+        let mut seen: Vec<&str> = Vec::new();
+        for name in blocks.iter().map(|(n, _)| n).chain(nets.iter().map(|(n, _)| n)) {
+            if seen.contains(&name.as_str()) {
+                return Err(DeviceError::Duplicate(name.clone()));
+            }
+            seen.push(name);
+        }
+        let declared = |name: &str, kind: u32| manifest.iter().any(|e| entry_name(e) == Some(name) && e.kind == kind);
+        for (name, _) in &blocks {
+            if !declared(name, DEVICE_BLOCK) {
+                return Err(DeviceError::Undeclared { name: name.clone(), kind: "block", flag: "--block" });
+            }
+        }
+        for (name, _) in &nets {
+            if !declared(name, DEVICE_NET) {
+                return Err(DeviceError::Undeclared { name: name.clone(), kind: "net", flag: "--net" });
+            }
+        }
+        let mut out = Devices::default();
+        for (handle, entry) in manifest.iter().enumerate().take(MAX_DEVICES) {
+            let name = entry_name(entry).unwrap_or("");
+            let mut info = DeviceInfo { name: entry.name, kind: entry.kind, ..DeviceInfo::default() };
+            let dev = if entry.kind == DEVICE_BLOCK {
+                let Some((_, spec)) = blocks.iter().find(|(n, _)| n == name) else {
+                    return Err(DeviceError::NotAttached { name: name.into(), kind: "block", flag: "--block" });
+                };
+                let d = block::attach(name, spec)?;
+                info.capacity = d.capacity;
+                info.sector_size = d.sector as u32;
+                info.max_io = block::MAX_IO as u32;
+                info.flags = if d.read_only { DEVICE_READ_ONLY } else { 0 };
+                d
+            } else {
+                let Some((_, spec)) = nets.iter().find(|(n, _)| n == name) else {
+                    return Err(DeviceError::NotAttached { name: name.into(), kind: "net", flag: "--net" });
+                };
+                let (d, mac, mtu) = net::attach(name, spec)?;
+                info.mac[..6].copy_from_slice(&mac);
+                info.mtu = mtu;
+                let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: handle as u64 };
+                // SAFETY: `ev` is valid; both fds are open.
+                if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, d.fd, &mut ev) } != 0 {
+                    return Err(DeviceError::Epoll(name.into(), io::Error::last_os_error()));
+                }
+                d
+            };
+            out.runtime.push(dev);
+            out.info.push(info);
+        }
+        Ok(out)
+    }
+}
+
+impl super::Module for Devices {
+    fn name(&self) -> &'static str {
+        "devices"
+    }
+
+    fn rules(&self, r: &mut Rules) {
+        for d in &self.runtime {
+            match d.kind {
+                DEVICE_BLOCK => block::rules(d, r),
+                DEVICE_NET => net::rules(d, r),
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The net module: `--net:NAME=TAP`, `--net:NAME=@FD`, `--net-mac:NAME=MAC`,
+//! and the `net_read`/`net_write` hypercalls.
+//!
+//! A tap given by name is opened through `/dev/net/tun` before the
+//! sandbox; a tap given as `@FD` is an fd the caller (a container runtime)
+//! already opened and handed over. Either way the fd is non-blocking and
+//! in the epoll set of `yield_until`, whose ready set gets the device's
+//! bit. The MAC is the one given or a random locally administered one; the
+//! MTU is read from the interface (1500 if it cannot be).
+//!
+//! Seccomp: `read` and `write` pinned to the tap fd, `write` also to at
+//! most one frame (MTU + 14 bytes).
+
+use super::parse_named;
+use crate::gate;
+use crate::runtime::{self, Device};
+use crate::sandbox::{Pin, Rules};
+use nabla_abi::{DEVICE_NET, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK};
+use std::io;
+
+/// Ethernet header bytes on top of the MTU.
+pub const ETH_HEADER: u64 = 14;
+
+/// Arguments owned by the net module.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetArgs {
+    /// Attach net device NAME to the tap interface TAP, or to an already
+    /// open tap fd with @FD. Also written --net:NAME=TAP
+    #[arg(long = "net", value_name = "NAME=TAP|@FD")]
+    pub net: Vec<String>,
+    /// MAC address of net device NAME (default: random, locally
+    /// administered). Also written --net-mac:NAME=MAC
+    #[arg(long = "net-mac", value_name = "NAME=MAC")]
+    pub mac: Vec<String>,
+}
+
+/// Why a net device could not be attached.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Malformed argument.
+    #[error("{0}")]
+    Arg(String),
+    /// The tap could not be opened.
+    #[error("net device {name}: cannot attach tap {tap}: {err}")]
+    Tap {
+        /// Device name.
+        name: String,
+        /// Tap name or @FD.
+        tap: String,
+        /// Host error.
+        err: io::Error,
+    },
+}
+
+/// Where a net device's frames go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A tap interface opened by name.
+    Tap(String),
+    /// An inherited, already open tap fd.
+    Fd(i32),
+}
+
+/// A net device attachment requested on the command line.
+#[derive(Debug, Clone)]
+pub struct NetSpec {
+    /// The backend.
+    pub backend: Backend,
+    /// MAC address, if given.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Parse `aa:bb:cc:dd:ee:ff` (a unicast address).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    (parts.next().is_none() && mac[0] & 1 == 0).then_some(mac)
+}
+
+impl NetArgs {
+    /// The attachments, by device name, checked for syntax.
+    pub fn specs(&self) -> Result<Vec<(String, NetSpec)>, NetError> {
+        let mut out: Vec<(String, NetSpec)> = Vec::new();
+        for arg in &self.net {
+            let (name, value) = parse_named("--net", arg).map_err(NetError::Arg)?;
+            let backend = match value.strip_prefix('@') {
+                Some(fd) => match fd.parse::<i32>() {
+                    Ok(fd) if fd >= 0 => Backend::Fd(fd),
+                    _ => {
+                        return Err(NetError::Arg(format!("--net:{name}={value}: @FD needs a file descriptor number")));
+                    }
+                },
+                None if !value.is_empty() && value.len() < libc::IFNAMSIZ => Backend::Tap(value.to_string()),
+                None => return Err(NetError::Arg(format!("--net:{name}={value}: not a valid interface name"))),
+            };
+            out.push((name.to_string(), NetSpec { backend, mac: None }));
+        }
+        for arg in &self.mac {
+            let (name, value) = parse_named("--net-mac", arg).map_err(NetError::Arg)?;
+            let mac = parse_mac(value).ok_or_else(|| {
+                NetError::Arg(format!("--net-mac:{name}={value}: not a unicast MAC address like 02:00:00:00:00:01"))
+            })?;
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some((_, spec)) => spec.mac = Some(mac),
+                None => return Err(NetError::Arg(format!("--net-mac:{name}: no --net:{name}=TAP given"))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[repr(C)]
+struct IfReq {
+    name: [u8; libc::IFNAMSIZ],
+    data: [u8; 24],
+}
+
+fn ifreq(name: &str) -> IfReq {
+    let mut r = IfReq { name: [0; libc::IFNAMSIZ], data: [0; 24] };
+    for (d, s) in r.name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
+        *d = s;
+    }
+    r
+}
+
+fn last_err() -> io::Error {
+    io::Error::last_os_error()
+}
+
+/// Interface name of an open tap fd.
+fn tap_name(fd: i32) -> io::Result<String> {
+    let mut r = ifreq("");
+    // SAFETY: TUNGETIFF writes an ifreq into `r`, which is large enough.
+    if unsafe { libc::ioctl(fd, libc::TUNGETIFF, &mut r) } != 0 {
+        return Err(last_err());
+    }
+    let len = r.name.iter().position(|&b| b == 0).unwrap_or(r.name.len());
+    Ok(String::from_utf8_lossy(&r.name[..len]).into_owned())
+}
+
+/// MTU of interface `name`, or 1500 when it cannot be read.
+fn mtu(name: &str) -> u32 {
+    // SAFETY: a plain socket, closed below.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return 1500;
+    }
+    let mut r = ifreq(name);
+    // SAFETY: SIOCGIFMTU reads the name and writes an int into `r.data`.
+    let ok = unsafe { libc::ioctl(s, libc::SIOCGIFMTU, &mut r) } == 0;
+    // SAFETY: `s` is our socket.
+    unsafe { libc::close(s) };
+    let m = i32::from_ne_bytes([r.data[0], r.data[1], r.data[2], r.data[3]]);
+    if ok && m >= 68 { m as u32 } else { 1500 }
+}
+
+fn random_mac() -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    // SAFETY: getrandom fills at most `mac.len()` bytes of `mac`.
+    unsafe { libc::getrandom(mac.as_mut_ptr().cast(), mac.len(), 0) };
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
+}
+
+/// Open the backend of net device `name`; returns the runtime device and
+/// its MAC and MTU for the guest's device table.
+pub fn attach(name: &str, spec: &NetSpec) -> Result<(Device, [u8; 6], u32), NetError> {
+    let tap_err = |err| {
+        let tap = match &spec.backend {
+            Backend::Tap(t) => t.clone(),
+            Backend::Fd(fd) => format!("@{fd}"),
+        };
+        NetError::Tap { name: name.into(), tap, err }
+    };
+    let (fd, ifname) = match &spec.backend {
+        Backend::Tap(tap) => {
+            // SAFETY: a NUL-terminated path; the fd is ours.
+            let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Err(tap_err(last_err()));
+            }
+            let mut r = ifreq(tap);
+            let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as u16;
+            r.data[..2].copy_from_slice(&flags.to_ne_bytes());
+            // SAFETY: TUNSETIFF reads and writes the ifreq `r`.
+            if unsafe { libc::ioctl(fd, libc::TUNSETIFF, &mut r) } != 0 {
+                let e = last_err();
+                // SAFETY: our own fd.
+                unsafe { libc::close(fd) };
+                return Err(tap_err(e));
+            }
+            (fd, tap.clone())
+        }
+        Backend::Fd(fd) => {
+            let fd = *fd;
+            // SAFETY: F_GETFL/F_SETFL only read and set status flags.
+            let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            if fl < 0 {
+                return Err(tap_err(last_err()));
+            }
+            // SAFETY: as above.
+            if unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) } != 0 {
+                return Err(tap_err(last_err()));
+            }
+            (fd, tap_name(fd).map_err(tap_err)?)
+        }
+    };
+    let mtu = mtu(&ifname);
+    let dev = Device { kind: DEVICE_NET, fd, frame_max: u64::from(mtu) + ETH_HEADER, ..Device::default() };
+    Ok((dev, spec.mac.unwrap_or_else(random_mac), mtu))
+}
+
+/// The seccomp rules of one attached net device.
+pub fn rules(d: &Device, r: &mut Rules) {
+    // net_read: this tap only.
+    r.allow(libc::SYS_read, &[Pin::Eq(0, d.fd as u64)]);
+    // net_write: this tap only, at most one frame.
+    r.allow(libc::SYS_write, &[Pin::Eq(0, d.fd as u64), Pin::Le(2, d.frame_max)]);
+}
+
+/// `net_read` hypercall.
+pub unsafe extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -> u32 {
+    let Some(rt) = runtime::get() else { return RESULT_EUNSPEC };
+    let Some(d) = rt.device(handle, DEVICE_NET) else { return RESULT_EINVAL };
+    let (Some(p), Some(out)) = (rt.guest.writable(buf, len), rt.guest.writable(nread, 8)) else {
+        return RESULT_EINVAL;
+    };
+    if len < d.frame_max {
+        return RESULT_EINVAL;
+    }
+    // SAFETY: `p` is `len` writable bytes of guest memory (checked).
+    let n = unsafe { gate::read(d.fd, p, d.frame_max as usize) };
+    if n == -(libc::EAGAIN as i64) || n == -(libc::EINTR as i64) {
+        return RESULT_AGAIN;
+    }
+    if n < 0 {
+        return RESULT_EUNSPEC;
+    }
+    // SAFETY: `out` is 8 writable bytes of guest memory (checked).
+    unsafe { core::ptr::write_unaligned(out.cast::<u64>(), n as u64) };
+    RESULT_OK
+}
+
+/// `net_write` hypercall.
+pub unsafe extern "C" fn net_write(handle: u32, buf: u64, len: u64) -> u32 {
+    let Some(rt) = runtime::get() else { return RESULT_EUNSPEC };
+    let Some(d) = rt.device(handle, DEVICE_NET) else { return RESULT_EINVAL };
+    let Some(p) = rt.guest.readable(buf, len) else { return RESULT_EINVAL };
+    if len == 0 || len > d.frame_max {
+        return RESULT_EINVAL;
+    }
+    // SAFETY: `p` is `len` readable bytes of guest memory (checked).
+    let n = unsafe { gate::write(d.fd, p, len as usize) };
+    match n {
+        n if n == len as i64 => RESULT_OK,
+        n if n == -(libc::EAGAIN as i64) => RESULT_AGAIN,
+        _ => RESULT_EUNSPEC,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs() {
+        assert_eq!(parse_mac("02:00:0a:0B:ff:01"), Some([2, 0, 10, 11, 255, 1]));
+        for bad in
+            ["", "02:00:00:00:00", "02:00:00:00:00:00:00", "0g:00:00:00:00:00", "01:00:00:00:00:00", "2:0:0:0:0:0"]
+        {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+        let m = random_mac();
+        assert_eq!(m[0] & 3, 2);
+    }
+}
