@@ -23,6 +23,8 @@ use nabla_abi::{BootInfo, DeviceInfo, Hypercalls, RESULT_AGAIN, RESULT_OK, TrapV
 
 #[cfg(feature = "rt")]
 pub mod rt;
+#[cfg(feature = "solo5")]
+pub mod solo5;
 
 static BOOT: AtomicPtr<BootInfo> = AtomicPtr::new(core::ptr::null_mut());
 
@@ -60,7 +62,7 @@ pub fn boot_info() -> &'static BootInfo {
     unsafe { &*p }
 }
 
-fn hc() -> &'static Hypercalls {
+pub(crate) fn hc() -> &'static Hypercalls {
     // SAFETY: `init` checked the table pointer is set; the tender's table
     // is static and read-only for the life of the process.
     unsafe { &*(boot_info().hypercalls as *const Hypercalls) }

@@ -14,8 +14,20 @@
 use core::arch::asm;
 use nabla_abi::BootInfo;
 
+#[cfg(not(feature = "solo5"))]
 unsafe extern "Rust" {
     fn nabla_main(cmdline: &str) -> i32;
+}
+
+#[cfg(not(feature = "solo5"))]
+fn run_main() -> i32 {
+    // SAFETY: `nabla_main` is defined by `guest_main!` with this signature.
+    unsafe { nabla_main(crate::cmdline()) }
+}
+
+#[cfg(feature = "solo5")]
+fn run_main() -> i32 {
+    crate::solo5::run_app()
 }
 
 unsafe extern "C" {
@@ -48,8 +60,7 @@ pub unsafe extern "C" fn _start(bi: *const BootInfo) -> ! {
             b.image_end
         );
     }
-    // SAFETY: `nabla_main` is defined by `guest_main!` with this signature.
-    let status = unsafe { nabla_main(crate::cmdline()) };
+    let status = run_main();
     crate::exit(status as u32)
 }
 
@@ -127,3 +138,15 @@ pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 /// unwinds and this is never called.
 #[unsafe(no_mangle)]
 pub extern "C" fn rust_eh_personality() {}
+
+/// # Safety
+/// As C `strlen`: `s` is NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn strlen(s: *const u8) -> usize {
+    let mut n = 0;
+    // SAFETY: the C contract: readable up to and including the NUL.
+    while unsafe { *s.add(n) } != 0 {
+        n += 1;
+    }
+    n
+}

@@ -7,6 +7,7 @@
 //! | 2 | bad command-line usage (unknown flag, missing KERNEL) |
 //! | 70 | internal error of the tender or host failure (a bug, or the host refused a resource) |
 //! | 128+N | the guest faulted with signal N: 132 SIGILL, 133 SIGTRAP, 135 SIGBUS, 136 SIGFPE, 139 SIGSEGV |
+//! | 129, 130, 131, 143 | the tender was sent SIGHUP, SIGINT, SIGQUIT or SIGTERM (terminal restored) |
 //! | 159 | the guest made a forbidden host syscall (128 + SIGSYS) |
 //! | 255 | the guest aborted (`abort` hypercall), or returned from its entry point |
 //!
@@ -31,6 +32,7 @@ pub const ABORT: i32 = 255;
 /// End the process now with `code`: no destructors, no libc, no
 /// allocation. Safe to call from hypercalls and signal handlers.
 pub fn now(code: i32) -> ! {
+    crate::terminal::restore();
     gate::exit_group(code)
 }
 

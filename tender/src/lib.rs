@@ -13,12 +13,14 @@ pub mod gate;
 pub mod hypercalls;
 pub mod launch;
 pub mod loader;
+pub mod manifest;
 pub mod memory;
 pub mod modules;
 pub mod runtime;
 pub mod sandbox;
 pub mod signals;
 pub mod sysnames;
+pub mod terminal;
 
 /// `--version` text.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 2)");

@@ -36,6 +36,7 @@ struct Cli {
 }
 
 fn fail(code: i32, msg: impl std::fmt::Display) -> ! {
+    nabla_tender::terminal::restore();
     eprintln!("nabla-tender: {msg}");
     std::process::exit(code)
 }
@@ -88,6 +89,8 @@ fn run() -> ! {
     });
     signals::install().unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot install signal handlers: {e}")));
 
+    // Last change to the host before the sandbox: the console's raw mode.
+    nabla_tender::terminal::enter_raw();
     let mut rules = sandbox::Rules::default();
     let modules: [&dyn Module; 3] = [&core, &console, &devices];
     for m in modules {

@@ -83,10 +83,28 @@ pub fn install() -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
+    for sig in TERMINATING {
+        // SAFETY: zeroed sigaction is a valid "no flags, empty mask" value.
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        sa.sa_sigaction = on_terminate as *const () as usize;
+        sa.sa_flags = libc::SA_ONSTACK;
+        // SAFETY: `on_terminate` only restores the terminal and exits.
+        if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
     // SAFETY: ignoring SIGPIPE makes a closed stdout an EPIPE error that
     // the console hypercall reports, instead of killing the tender.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     Ok(())
+}
+
+/// Signals from outside that end the tender: the terminal is restored
+/// first, then the process exits with 128 + the signal number.
+pub const TERMINATING: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
+
+extern "C" fn on_terminate(sig: libc::c_int) {
+    exit::now(exit::FAULT_BASE + sig)
 }
 
 fn signal_name(sig: i32) -> &'static str {

@@ -1,7 +1,11 @@
 //! `nabla-elftool`: inspect Nabla guest images.
 //!
-//! `nabla-elftool query-abi KERNEL` prints the guest's ABI note and whether
-//! this build of the tender accepts it (exit 0 if it does, 1 if not).
+//! * `query-abi KERNEL`: the guest's ABI note and whether this tender
+//!   accepts it (exit 0 if it does, 1 if not);
+//! * `query-manifest KERNEL`: the devices the guest declares, as a Solo5
+//!   JSON manifest;
+//! * `gen-manifest MANIFEST.json OUT.c`: a C source embedding the manifest
+//!   note of a Solo5-format manifest, for C unikernels.
 
 use clap::{Parser, Subcommand};
 use nabla_tender::{elf, exit};
@@ -22,6 +26,23 @@ enum Cmd {
         /// The guest image
         kernel: PathBuf,
     },
+    /// Print the device manifest of KERNEL as Solo5 JSON
+    QueryManifest {
+        /// The guest image
+        kernel: PathBuf,
+    },
+    /// Turn a Solo5 JSON manifest into a C source embedding our note
+    GenManifest {
+        /// The Solo5 manifest (JSON)
+        manifest: PathBuf,
+        /// The C file to write
+        output: PathBuf,
+    },
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("nabla-elftool: {msg}");
+    std::process::exit(exit::LOAD_ERROR)
 }
 
 fn main() {
@@ -48,11 +69,28 @@ fn main() {
                         }
                     }
                 }
-                Err(e) => {
-                    eprintln!("nabla-elftool: {name}: {e}");
-                    std::process::exit(exit::LOAD_ERROR)
-                }
+                Err(e) => fail(format_args!("{name}: {e}")),
             }
+        }
+        Cmd::QueryManifest { kernel } => {
+            let name = kernel.display();
+            let data = std::fs::read(&kernel).unwrap_or_else(|e| fail(format_args!("{name}: {e}")));
+            let entries = elf::manifest(&data).unwrap_or_else(|e| fail(format_args!("{name}: {e}")));
+            let devices: Vec<String> = entries
+                .iter()
+                .map(|e| {
+                    let kind = if e.kind == nabla_abi::DEVICE_BLOCK { "BLOCK_BASIC" } else { "NET_BASIC" };
+                    format!("{{\"name\":\"{}\",\"type\":\"{kind}\"}}", elf::entry_name(e).unwrap_or(""))
+                })
+                .collect();
+            println!("{{\"type\":\"solo5.manifest\",\"version\":1,\"devices\":[{}]}}", devices.join(","));
+        }
+        Cmd::GenManifest { manifest, output } => {
+            let name = manifest.display();
+            let json = std::fs::read_to_string(&manifest).unwrap_or_else(|e| fail(format_args!("{name}: {e}")));
+            let devices = nabla_tender::manifest::parse(&json).unwrap_or_else(|e| fail(format_args!("{name}: {e}")));
+            let c = nabla_tender::manifest::to_c(&name.to_string(), &devices);
+            std::fs::write(&output, c).unwrap_or_else(|e| fail(format_args!("{}: {e}", output.display())));
         }
     }
 }

@@ -9,6 +9,7 @@
 //! syscall after the sandbox is on. A regular file or `/dev/null` on stdin
 //! never blocks and is read directly (not in the ready set). A socket on
 //! stdin is switched to `O_NONBLOCK` in place (a documented limit).
+//! A terminal on stdin is put in raw mode (see `terminal.rs`).
 
 use crate::hypercalls::CONSOLE_READY_BIT;
 use crate::sandbox::{Pin, Rules};
@@ -64,6 +65,10 @@ impl super::Module for Console {
         if self.input >= 0 {
             // console_read: our stdin description only.
             r.allow(libc::SYS_read, &[Pin::Eq(0, self.input as u64)]);
+        }
+        if crate::terminal::is_raw() {
+            // Restoring the terminal on every exit path: fd 0, TCSETSW only.
+            r.allow(libc::SYS_ioctl, &[Pin::Eq(0, 0), Pin::Eq(1, libc::TCSETSW)]);
         }
     }
 }
