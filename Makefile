@@ -18,9 +18,12 @@ TENDER := target/release/nabla-tender
 TRIPLE := x86_64-unknown-linux-gnu
 STATIC_DIR := target/$(TRIPLE)/release
 
-.PHONY: all tender guests run test lint unit integration bench setup clean
+C_GUEST_NAMES := hello blk
+C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
-all: tender guests
+.PHONY: all tender guests c-guests run test lint unit integration bench setup clean
+
+all: tender guests c-guests
 
 setup:
 	@scripts/setup.sh
@@ -35,6 +38,14 @@ guests: setup
 	$(CARGO) build --release --manifest-path tests/guests/Cargo.toml --target-dir target/guests-build
 	@mkdir -p target/guests
 	@for g in $(GUEST_NAMES); do cp target/guests-build/release/$$g target/guests/$$g; done
+
+# The Solo5 C API as a static library, and the C test guests built with it.
+c-guests: tender
+	$(CARGO) rustc --release -p nabla-platform --features solo5 --crate-type staticlib
+	@mkdir -p target/guests
+	@for g in $(C_GUEST_NAMES); do \
+		scripts/build-c-guest.sh tests/guests-c/$$g.c tests/guests-c/$$g.json target/guests/c-$$g || exit 1; \
+	done
 
 run: all
 	$(TENDER) target/guests/hello Hello_Nabla

@@ -37,7 +37,7 @@ pub static TABLE: Hypercalls = Hypercalls {
     net_write: crate::modules::net::net_write,
 };
 
-unsafe extern "C" fn console_write(buf: u64, len: u64) -> u32 {
+extern "C" fn console_write(buf: u64, len: u64) -> u32 {
     let Some(rt) = runtime::get() else {
         return RESULT_EUNSPEC;
     };
@@ -50,7 +50,7 @@ unsafe extern "C" fn console_write(buf: u64, len: u64) -> u32 {
     if gate::write_all(1, bytes) { RESULT_OK } else { RESULT_EUNSPEC }
 }
 
-unsafe extern "C" fn console_read(buf: u64, len: u64, nread: u64) -> u32 {
+extern "C" fn console_read(buf: u64, len: u64, nread: u64) -> u32 {
     let Some(rt) = runtime::get() else {
         return RESULT_EUNSPEC;
     };
@@ -86,15 +86,15 @@ unsafe extern "C" fn console_read(buf: u64, len: u64, nread: u64) -> u32 {
     }
 }
 
-unsafe extern "C" fn clock_monotonic() -> u64 {
+extern "C" fn clock_monotonic() -> u64 {
     gate::clock_ns(libc::CLOCK_MONOTONIC)
 }
 
-unsafe extern "C" fn clock_wall() -> u64 {
+extern "C" fn clock_wall() -> u64 {
     gate::clock_ns(libc::CLOCK_REALTIME)
 }
 
-unsafe extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
+extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
     let Some(rt) = runtime::get() else {
         return RESULT_EUNSPEC;
     };
@@ -137,11 +137,11 @@ unsafe extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
     RESULT_OK
 }
 
-unsafe extern "C" fn hc_exit(status: u32) -> ! {
+extern "C" fn hc_exit(status: u32) -> ! {
     exit::now((status & 0xff) as i32)
 }
 
-unsafe extern "C" fn hc_abort(msg: u64, len: u64) -> ! {
+extern "C" fn hc_abort(msg: u64, len: u64) -> ! {
     let text = runtime::get()
         .and_then(|rt| rt.guest.readable(msg, len.min(400)))
         // SAFETY: the range was checked to be guest memory.
@@ -155,7 +155,7 @@ unsafe extern "C" fn hc_abort(msg: u64, len: u64) -> ! {
     exit::with_message(exit::ABORT, format_args!("guest aborted: {text}"))
 }
 
-unsafe extern "C" fn set_tls_base(base: u64) -> u32 {
+extern "C" fn set_tls_base(base: u64) -> u32 {
     let Some(rt) = runtime::get() else {
         return RESULT_EUNSPEC;
     };
@@ -174,7 +174,7 @@ unsafe extern "C" fn set_tls_base(base: u64) -> u32 {
     }
 }
 
-unsafe extern "C" fn set_trap_vector(vector: u64) -> u32 {
+extern "C" fn set_trap_vector(vector: u64) -> u32 {
     let Some(rt) = runtime::get() else {
         return RESULT_EUNSPEC;
     };

@@ -199,7 +199,7 @@ fn check(handle: u32, offset: u64, buf: u64, len: u64, write: bool) -> Result<(&
     let rt = runtime::get().ok_or(RESULT_EUNSPEC)?;
     let d = rt.device(handle, DEVICE_BLOCK).ok_or(RESULT_EINVAL)?;
     let in_range = offset.checked_add(len).is_some_and(|end| end <= d.capacity);
-    if len == 0 || len > MAX_IO || len % d.sector != 0 || offset % d.sector != 0 || !in_range {
+    if len == 0 || len > MAX_IO || !len.is_multiple_of(d.sector) || !offset.is_multiple_of(d.sector) || !in_range {
         return Err(RESULT_EINVAL);
     }
     if write && d.read_only {
@@ -240,17 +240,17 @@ fn io(handle: u32, offset: u64, buf: u64, len: u64, write: bool) -> u32 {
 }
 
 /// `block_read` hypercall.
-pub unsafe extern "C" fn block_read(handle: u32, offset: u64, buf: u64, len: u64) -> u32 {
+pub extern "C" fn block_read(handle: u32, offset: u64, buf: u64, len: u64) -> u32 {
     io(handle, offset, buf, len, false)
 }
 
 /// `block_write` hypercall.
-pub unsafe extern "C" fn block_write(handle: u32, offset: u64, buf: u64, len: u64) -> u32 {
+pub extern "C" fn block_write(handle: u32, offset: u64, buf: u64, len: u64) -> u32 {
     io(handle, offset, buf, len, true)
 }
 
 /// `block_flush` hypercall.
-pub unsafe extern "C" fn block_flush(handle: u32) -> u32 {
+pub extern "C" fn block_flush(handle: u32) -> u32 {
     let Some(d) = runtime::get().and_then(|rt| rt.device(handle, DEVICE_BLOCK)) else { return RESULT_EINVAL };
     // SAFETY: fdatasync takes no pointers.
     let r = unsafe { gate::syscall3(libc::SYS_fdatasync, d.fd as u64, 0, 0) };

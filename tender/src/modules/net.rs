@@ -226,7 +226,7 @@ pub fn rules(d: &Device, r: &mut Rules) {
 }
 
 /// `net_read` hypercall.
-pub unsafe extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -> u32 {
+pub extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -> u32 {
     let Some(rt) = runtime::get() else { return RESULT_EUNSPEC };
     let Some(d) = rt.device(handle, DEVICE_NET) else { return RESULT_EINVAL };
     let (Some(p), Some(out)) = (rt.guest.writable(buf, len), rt.guest.writable(nread, 8)) else {
@@ -249,7 +249,7 @@ pub unsafe extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -
 }
 
 /// `net_write` hypercall.
-pub unsafe extern "C" fn net_write(handle: u32, buf: u64, len: u64) -> u32 {
+pub extern "C" fn net_write(handle: u32, buf: u64, len: u64) -> u32 {
     let Some(rt) = runtime::get() else { return RESULT_EUNSPEC };
     let Some(d) = rt.device(handle, DEVICE_NET) else { return RESULT_EINVAL };
     let Some(p) = rt.guest.readable(buf, len) else { return RESULT_EINVAL };

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Build a C unikernel written against the Solo5 API into a Nabla guest.
+#
+#   scripts/build-c-guest.sh APP.c MANIFEST.json OUTPUT
+#
+# Needs target/release/libnabla_platform.a and nabla-elftool (`make`
+# builds both). These are the whole recipe; no linker script is needed:
+# the default static-pie layout keeps our notes in a PT_NOTE segment.
+set -euo pipefail
+app=$1 manifest=$2 out=$3
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Freestanding, position-independent, no stack protector (there is no TLS
+# canary until the guest sets one up), Nabla's solo5.h.
+cflags=(-O2 -ffreestanding -fno-stack-protector -fPIE -fno-builtin -nostdinc
+        -isystem "$(cc -print-file-name=include)" -I "$root/platform/include")
+"$root/target/release/nabla-elftool" gen-manifest "$manifest" "$tmp/manifest.c"
+cc "${cflags[@]}" -c -o "$tmp/app.o" "$app"
+cc "${cflags[@]}" -c -o "$tmp/manifest.o" "$tmp/manifest.c"
+# static-pie without any C library: the platform library provides _start,
+# memcpy & co. and the Solo5 API.
+cc -nostdlib -static-pie -Wl,--no-dynamic-linker -Wl,-z,noexecstack -Wl,-z,separate-code \
+   -Wl,-u,_start -o "$out" "$tmp/app.o" "$tmp/manifest.o" "$root/target/release/libnabla_platform.a"
