@@ -6,6 +6,11 @@
 //! `fork`/`execve`/`wait4` timed on the monotonic clock, with stdin and
 //! stdout on /dev/null. Prints one line per command:
 //! `median_us p10_us p90_us max_rss_kib`.
+//!
+//! `nabla-bench blk read|write SIZE FILE` is the native baseline of the
+//! block benchmark: the same sequential loop as the `blkbench` guest, with
+//! `pread`/`pwrite` of SIZE bytes over the whole file (writes end with
+//! `fdatasync`); prints `MiB/s`.
 
 use std::ffi::CString;
 use std::time::Instant;
@@ -40,8 +45,32 @@ fn run_once(argv: &[CString]) -> (f64, i64) {
     (us, ru.ru_maxrss)
 }
 
+fn blk(mode: &str, size: usize, path: &str) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("open the file");
+    let cap = f.metadata().expect("stat").len();
+    let mut buf = vec![0x5au8; size];
+    let start = Instant::now();
+    let mut off = 0;
+    while off + size as u64 <= cap {
+        if mode == "write" {
+            f.write_all_at(&buf, off).expect("pwrite");
+        } else {
+            f.read_exact_at(&mut buf, off).expect("pread");
+        }
+        off += size as u64;
+    }
+    if mode == "write" {
+        f.sync_data().expect("fdatasync");
+    }
+    println!("{:.1}", off as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64());
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 5 && args[1] == "blk" {
+        return blk(&args[2], args[3].parse().expect("SIZE"), &args[4]);
+    }
     let usage = "usage: nabla-bench boot RUNS -- CMD [ARGS...] [-- CMD [ARGS...]]...";
     if args.len() < 5 || args[1] != "boot" || args[3] != "--" {
         eprintln!("{usage}");
