@@ -89,7 +89,8 @@ fn bad_notes() {
     refused(hello.clone().set(off + 8, 4, 77), "nonote", "no Nabla ABI note");
     refused(hello.clone().set(off + 4, 4, 0x1000), "descsz", "malformed ELF note");
     refused(hello.clone().set(off + 4, 4, 4), "descsz-small", "");
-    refused(hello.clone().set(off + 20, 4, 2), "version", "ABI version 2");
+    let other = nabla_abi::ABI_VERSION + 1;
+    refused(hello.clone().set(off + 20, 4, u64::from(other)), "version", &format!("ABI version {other}"));
     refused(hello.clone().set(off + 24, 4, 0x1234), "layout", "layout fingerprint");
 }
 
