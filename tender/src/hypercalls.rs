@@ -61,6 +61,10 @@ extern "C" fn console_read(buf: u64, len: u64, nread: u64) -> u32 {
         // SAFETY: `out` is 8 writable bytes of guest memory (checked).
         unsafe { core::ptr::write_unaligned(out.cast::<u64>(), n) }
     };
+    if len == 0 {
+        // A zero-length read would look like end of input.
+        return RESULT_EINVAL;
+    }
     if rt.console_in < 0 || CONSOLE_EOF.load(Ordering::Relaxed) {
         store(0);
         return RESULT_OK;
@@ -142,12 +146,17 @@ extern "C" fn hc_exit(status: u32) -> ! {
 }
 
 extern "C" fn hc_abort(msg: u64, len: u64) -> ! {
-    let text = runtime::get()
-        .and_then(|rt| rt.guest.readable(msg, len.min(400)))
+    let len = len.min(400);
+    let bytes = runtime::get()
+        .and_then(|rt| rt.guest.readable(msg, len))
         // SAFETY: the range was checked to be guest memory.
-        .map(|p| unsafe { core::slice::from_raw_parts(p, len.min(400) as usize) })
-        .and_then(|b| core::str::from_utf8(b).ok())
-        .unwrap_or("");
+        .map(|p| unsafe { core::slice::from_raw_parts(p, len as usize) })
+        .unwrap_or(&[]);
+    // Keep the valid UTF-8 prefix (the cut at 400 bytes may split a char).
+    let text = match core::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+    };
     let text = text.trim_end_matches('\n');
     if text.is_empty() {
         exit::with_message(exit::ABORT, format_args!("guest aborted"))
@@ -183,7 +192,7 @@ extern "C" fn set_trap_vector(vector: u64) -> u32 {
     };
     // SAFETY: readable guest memory of the right size (checked above).
     let v = unsafe { core::ptr::read_unaligned(p.cast::<TrapVector>()) };
-    let entry_ok = |a: u64| a == 0 || rt.guest.contains(a);
+    let entry_ok = |a: u64| a == 0 || rt.guest.executable(a);
     if !entry_ok(v.syscall_entry) || !entry_ok(v.fault_entry) {
         return RESULT_EINVAL;
     }

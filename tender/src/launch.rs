@@ -8,9 +8,24 @@
 use crate::exit;
 use crate::loader::Entry;
 
-/// Where a guest lands if its entry point returns.
+/// Called (on an aligned stack) if the guest's entry point returns.
 extern "C" fn guest_returned() -> ! {
     exit::with_message(exit::ABORT, format_args!("guest returned from its entry point"))
+}
+
+// Where a returning guest lands: `ret` leaves rsp 16-byte aligned, one word
+// off the System V convention, so realign before calling into Rust.
+core::arch::global_asm!(
+    ".globl nabla_guest_returned",
+    "nabla_guest_returned:",
+    "and rsp, -16",
+    "call {f}",
+    "ud2",
+    f = sym guest_returned,
+);
+
+unsafe extern "C" {
+    fn nabla_guest_returned();
 }
 
 /// Switch to the guest stack and jump to its entry.
@@ -20,7 +35,7 @@ extern "C" fn guest_returned() -> ! {
 /// still mapped, and everything the guest needs (runtime state, signal
 /// handlers, sandbox) must already be installed. Never returns.
 pub unsafe fn enter(e: Entry) -> ! {
-    let ret = guest_returned as *const () as u64;
+    let ret = nabla_guest_returned as *const () as u64;
     // SAFETY: the stack top and entry point lie in mapped guest memory
     // (checked by the loader); from here on only guest code and the
     // hypercalls/handlers run, on the guest's stack.

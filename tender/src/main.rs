@@ -73,7 +73,7 @@ fn run() -> ! {
     let guest = core.mem.range();
     runtime::install(runtime::Runtime {
         guest: core.mem.guest_range(),
-        tender_text: nabla_tender::tender_text(),
+        host_code: nabla_tender::host_code(),
         epfd: core.epfd,
         console_in: console.input,
         console_pollable: console.pollable,

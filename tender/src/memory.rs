@@ -56,6 +56,7 @@ pub struct GuestMemory {
     start: u64,
     end: u64,
     ro: Vec<Range<u64>>,
+    exec: Vec<Range<u64>>,
 }
 
 impl GuestMemory {
@@ -75,7 +76,7 @@ impl GuestMemory {
         if p == libc::MAP_FAILED || p as u64 != GUEST_BASE {
             return Err(MemError::Map { mib, err: nix::Error::last() });
         }
-        Ok(GuestMemory { start: GUEST_BASE, end: GUEST_BASE + len, ro: Vec::new() })
+        Ok(GuestMemory { start: GUEST_BASE, end: GUEST_BASE + len, ro: Vec::new(), exec: Vec::new() })
     }
 
     /// `[start, end)` of guest memory.
@@ -116,6 +117,12 @@ impl GuestMemory {
             }
             self.ro.push(r.clone());
         }
+        if prot & libc::PROT_EXEC != 0 {
+            if self.exec.len() == MAX_RO {
+                return Err(MemError::TooManyRo);
+            }
+            self.exec.push(r.clone());
+        }
         // SAFETY: the range lies inside our own guest mapping (checked), so
         // no tender memory changes protection.
         let rc = unsafe { libc::mprotect(r.start as *mut libc::c_void, (r.end - r.start) as usize, prot) };
@@ -127,11 +134,21 @@ impl GuestMemory {
 
     /// The frozen view used by hypercalls and signal handlers.
     pub fn guest_range(&self) -> GuestRange {
-        let mut ro = [(0, 0); MAX_RO];
-        for (slot, r) in ro.iter_mut().zip(&self.ro) {
-            *slot = (r.start, r.end);
+        let table = |v: &[Range<u64>]| {
+            let mut t = [(0, 0); MAX_RO];
+            for (slot, r) in t.iter_mut().zip(v) {
+                *slot = (r.start, r.end);
+            }
+            t
+        };
+        GuestRange {
+            start: self.start,
+            end: self.end,
+            ro: table(&self.ro),
+            nro: self.ro.len(),
+            exec: table(&self.exec),
+            nexec: self.exec.len(),
         }
-        GuestRange { start: self.start, end: self.end, ro, nro: self.ro.len() }
     }
 }
 
@@ -152,15 +169,23 @@ pub struct GuestRange {
     pub end: u64,
     ro: [(u64, u64); MAX_RO],
     nro: usize,
+    exec: [(u64, u64); MAX_RO],
+    nexec: usize,
 }
 
 impl GuestRange {
     /// An empty range (nothing is guest memory).
-    pub const EMPTY: GuestRange = GuestRange { start: 0, end: 0, ro: [(0, 0); MAX_RO], nro: 0 };
+    pub const EMPTY: GuestRange =
+        GuestRange { start: 0, end: 0, ro: [(0, 0); MAX_RO], nro: 0, exec: [(0, 0); MAX_RO], nexec: 0 };
 
     /// Is `addr` inside guest memory?
     pub fn contains(&self, addr: u64) -> bool {
         addr >= self.start && addr < self.end
+    }
+
+    /// Is `addr` inside an executable segment of the guest image?
+    pub fn executable(&self, addr: u64) -> bool {
+        self.exec.get(..self.nexec).unwrap_or(&[]).iter().any(|&(s, e)| addr >= s && addr < e)
     }
 
     /// `addr..addr+len` as a host pointer if it lies wholly in guest memory.
@@ -186,7 +211,9 @@ mod tests {
     fn range() -> GuestRange {
         let mut ro = [(0, 0); MAX_RO];
         ro[0] = (0x2000, 0x3000);
-        GuestRange { start: 0x1000, end: 0x10000, ro, nro: 1 }
+        let mut exec = [(0, 0); MAX_RO];
+        exec[0] = (0x2000, 0x3000);
+        GuestRange { start: 0x1000, end: 0x10000, ro, nro: 1, exec, nexec: 1 }
     }
 
     #[test]
@@ -208,5 +235,6 @@ mod tests {
         assert!(r.writable(0x2fff, 1).is_none());
         assert!(r.writable(0x3000, 8).is_some());
         assert!(r.readable(0x2000, 8).is_some());
+        assert!(r.executable(0x2000) && r.executable(0x2fff) && !r.executable(0x3000) && !r.executable(0x1000));
     }
 }

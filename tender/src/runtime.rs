@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 pub struct Runtime {
     /// Guest memory.
     pub guest: GuestRange,
-    /// The tender's own code, `[start, end)`: a fault there is a tender bug.
-    pub tender_text: (u64, u64),
+    /// Executable host code (see `host_code`): a fault there is a tender bug.
+    pub host_code: [(u64, u64); crate::MAX_HOST_CODE],
     /// epoll fd used by `yield_until`.
     pub epfd: i32,
     /// Console input fd (non-blocking), or -1 when there is none.
@@ -54,6 +54,11 @@ pub struct Device {
 }
 
 impl Runtime {
+    /// Is `ip` in host (tender or library) code?
+    pub fn in_host_code(&self, ip: u64) -> bool {
+        self.host_code.iter().any(|&(s, e)| ip >= s && ip < e)
+    }
+
     /// The device behind guest handle `handle` if it is of `kind`.
     pub fn device(&self, handle: u32, kind: u32) -> Option<&Device> {
         self.devices.get(..self.ndevices)?.get(handle as usize).filter(|d| d.kind == kind)

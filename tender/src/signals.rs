@@ -11,10 +11,11 @@
 //! * report it in one line on stderr and end the process with the
 //!   documented exit code (see `exit.rs`).
 //!
-//! A fault whose instruction pointer lies in the tender's own code is a
-//! tender bug and ends with code 70. A second fault while the handler runs
-//! is blocked by the signal mask and so kills the process outright: the
-//! handlers can never loop.
+//! A fault whose instruction pointer lies in host code (the tender, its C
+//! library, the vDSO) is a tender bug and ends with code 70. A second fault
+//! while a handler runs is blocked by the signal mask and so kills the
+//! process outright, and a fault at the guest's own fault entry is reported
+//! rather than forwarded to itself: the handlers never loop.
 
 use crate::exit;
 use crate::runtime::{self, Ordering, TRAP_FAULT, TRAP_FRAME, TRAP_STACK, TRAP_SYSCALL};
@@ -77,6 +78,12 @@ pub fn install() -> io::Result<()> {
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
         sa.sa_sigaction = on_signal as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        // No handled signal may nest inside another: a fault in the
+        // handler then kills the process instead of recursing.
+        for other in HANDLED {
+            // SAFETY: `sa_mask` is a valid sigset_t.
+            unsafe { libc::sigaddset(&mut sa.sa_mask, other) };
+        }
         // SAFETY: `on_signal` has the SA_SIGINFO signature and obeys the
         // async-signal rules described in the module doc.
         if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
@@ -182,14 +189,16 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 
     // SAFETY: for the fault signals the kernel fills `si_addr`.
     let fi = unsafe { &*info.cast::<FaultInfo>() };
-    if ip >= rt.tender_text.0 && ip < rt.tender_text.1 {
+    if rt.in_host_code(ip) {
         exit::with_message(
             exit::INTERNAL,
             format_args!("internal fault {} in the tender at {ip:#x} accessing {:#x}", signal_name(sig), fi.addr),
         )
     }
     let entry = TRAP_FAULT.load(Ordering::Acquire);
-    if entry != 0 {
+    // A fault at the fault entry itself would be forwarded to itself
+    // forever: report it instead.
+    if entry != 0 && ip != entry {
         let frame_addr = TRAP_FRAME.load(Ordering::Relaxed);
         let stack = TRAP_STACK.load(Ordering::Relaxed);
         // Both were checked to be writable guest memory when registered.

@@ -6,7 +6,9 @@
 //! out: guest exit, abort, fault, forbidden syscall, and SIGTERM, SIGHUP,
 //! SIGINT or SIGQUIT from outside. The restore is one raw
 //! `ioctl(0, TCSETSW)`, which the console module allows (pinned to fd 0
-//! and that request) only when a terminal is in use.
+//! and that request) only when a terminal is in use. Limit: seccomp cannot
+//! pin the termios the pointer refers to, so a compromised guest could set
+//! other settings on the user's terminal (nothing beyond that terminal).
 
 use crate::gate;
 use std::cell::UnsafeCell;

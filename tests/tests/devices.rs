@@ -126,7 +126,8 @@ fn attachment_errors() {
     refused(&["--net:service0=tap0", "--net-mac:service0=zz:00:00:00:00:00", n], "not a unicast MAC address");
     refused(&["--net:service0=tap0", "--net-mac:service0=01:00:00:00:00:00", n], "not a unicast MAC address");
     refused(&["--net:service0=@987", n], "cannot attach tap @987");
-    refused(&["--net:service0=@x", n], "@FD needs a file descriptor number");
+    refused(&["--net:service0=@x", n], "@FD needs a file descriptor number above 2");
+    refused(&["--net:service0=@1", n], "@FD needs a file descriptor number above 2");
 }
 
 #[test]

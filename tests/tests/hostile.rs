@@ -81,6 +81,23 @@ fn fixed_address_outside_memory() {
     refused(&fixed, "fixed-low", "outside guest memory 0x100000..");
 }
 
+/// A guest whose entry point returns ends with 255 and one clear line.
+#[test]
+fn entry_point_that_returns() {
+    let mut e = Elf::guest("hello");
+    let text =
+        (0..e.phnum()).map(|i| e.phdr(i)).find(|&p| e.get(p, 4) == u64::from(PT_LOAD) && e.get(p + 4, 4) & 1 != 0);
+    let text = text.unwrap();
+    let (off, vaddr, size) = (e.get(text + 8, 8) as usize, e.get(text + 16, 8), e.get(text + 32, 8) as usize);
+    // Any 0xc3 byte in the code is a `ret` when jumped to.
+    let ret = e.bytes[off..off + size].iter().position(|&b| b == 0xc3).unwrap();
+    e.set(24, 8, vaddr + ret as u64);
+    let p = e.write("returns");
+    let r = tender(&["--quiet", p.to_str().unwrap()]);
+    assert_eq!(r.code, Some(255), "{r:?}");
+    assert_eq!(r.stderr.trim(), "nabla-tender: guest returned from its entry point");
+}
+
 #[test]
 fn bad_notes() {
     let hello = Elf::guest("hello");

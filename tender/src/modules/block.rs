@@ -172,11 +172,19 @@ unsafe impl Sync for Bounce {}
 
 static BOUNCE: Bounce = Bounce(UnsafeCell::new([0; MAX_IO as usize]));
 
-/// One whole host transfer, retried on EINTR and partial transfers.
-/// Returns false on any host error or unexpected end of file.
-fn transfer(write: bool, fd: i32, mut buf: *mut u8, mut len: u64, mut off: u64) -> bool {
+/// One whole host transfer on device `d`, retried on EINTR and on partial
+/// transfers while the retry still fits the seccomp pins (`offset <=
+/// capacity - window`); a partial transfer that would leave them is an
+/// error (EUNSPEC for the guest), never a filter violation. Returns false on
+/// any host error or unexpected end of file.
+fn transfer(write: bool, d: &Device, mut buf: *mut u8, mut len: u64, mut off: u64) -> bool {
     let nr = if write { libc::SYS_pwrite64 } else { libc::SYS_pread64 };
+    let max_off = d.capacity - d.window;
+    let fd = d.fd;
     while len > 0 {
+        if off > max_off || len > d.window {
+            return false;
+        }
         // SAFETY: the caller passes a buffer valid for `len` bytes.
         let n = unsafe { gate::syscall6(nr, fd as u64, buf as u64, len, off, 0, 0) };
         if n == -(libc::EINTR as i64) {
@@ -218,12 +226,12 @@ fn io(handle: u32, offset: u64, buf: u64, len: u64, write: bool) -> u32 {
     };
     let last = d.capacity - d.window;
     if offset <= last {
-        return if transfer(write, d.fd, p, len, offset) { RESULT_OK } else { RESULT_EUNSPEC };
+        return if transfer(write, d, p, len, offset) { RESULT_OK } else { RESULT_EUNSPEC };
     }
     // In the last window: whole-window transfer through the bounce buffer.
     let bounce = BOUNCE.0.get().cast::<u8>();
     let at = (offset - last) as usize;
-    if !transfer(false, d.fd, bounce, d.window, last) {
+    if !transfer(false, d, bounce, d.window, last) {
         return RESULT_EUNSPEC;
     }
     // SAFETY: `at + len <= window <= MAX_IO` because the request lies in
@@ -236,7 +244,7 @@ fn io(handle: u32, offset: u64, buf: u64, len: u64, write: bool) -> u32 {
             return RESULT_OK;
         }
     }
-    if transfer(true, d.fd, bounce, d.window, last) { RESULT_OK } else { RESULT_EUNSPEC }
+    if transfer(true, d, bounce, d.window, last) { RESULT_OK } else { RESULT_EUNSPEC }
 }
 
 /// `block_read` hypercall.

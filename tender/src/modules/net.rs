@@ -92,9 +92,11 @@ impl NetArgs {
             let (name, value) = parse_named("--net", arg).map_err(NetError::Arg)?;
             let backend = match value.strip_prefix('@') {
                 Some(fd) => match fd.parse::<i32>() {
-                    Ok(fd) if fd >= 0 => Backend::Fd(fd),
+                    Ok(fd) if fd > 2 => Backend::Fd(fd),
                     _ => {
-                        return Err(NetError::Arg(format!("--net:{name}={value}: @FD needs a file descriptor number")));
+                        return Err(NetError::Arg(format!(
+                            "--net:{name}={value}: @FD needs a file descriptor number above 2"
+                        )));
                     }
                 },
                 None if !value.is_empty() && value.len() < libc::IFNAMSIZ => Backend::Tap(value.to_string()),

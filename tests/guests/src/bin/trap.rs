@@ -50,6 +50,12 @@ fn main(_cmdline: &str) -> i32 {
         fault_frame: &raw mut FRAME as u64,
         fault_stack_top: (&raw mut FAULT_STACK as u64) + 16384,
     };
+    // An entry point in data (not executable) must be refused.
+    let bad = TrapVector { fault_entry: &raw mut FRAME as u64, ..v };
+    if nabla_platform::set_trap_vector(&bad).is_ok() {
+        println!("set_trap_vector accepted a non-executable fault entry");
+        return 1;
+    }
     if nabla_platform::set_trap_vector(&v).is_err() {
         println!("set_trap_vector refused a valid vector");
         return 1;
