@@ -21,7 +21,7 @@ STATIC_DIR := target/$(TRIPLE)/release
 C_GUEST_NAMES := hello blk
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
-.PHONY: all tender guests c-guests run test lint unit integration bench setup clean
+.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source
 
 all: tender guests c-guests
 
@@ -66,6 +66,11 @@ test: lint unit integration
 
 bench: all
 	scripts/bench.sh
+
+# Debian's linux-source-6.12, fetched and extracted once under build/: the
+# first step of the Linux guest (in progress; not part of `make test`).
+kernel-source:
+	scripts/kernel-source.sh
 
 clean:
 	$(CARGO) clean
