@@ -21,7 +21,7 @@ STATIC_DIR := target/$(TRIPLE)/release
 C_GUEST_NAMES := hello blk
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
-.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source
+.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel
 
 all: tender guests c-guests
 
@@ -71,6 +71,12 @@ bench: all
 # first step of the Linux guest (in progress; not part of `make test`).
 kernel-source:
 	scripts/kernel-source.sh
+
+# The kernel from the patch series and kernel-patches/nabla.config, built
+# out of tree in build/linux. The series is still empty: today this builds
+# a small stock UML (build/linux/vmlinux), not yet a nabla guest.
+kernel:
+	scripts/kernel.sh
 
 clean:
 	$(CARGO) clean

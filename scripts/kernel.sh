@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make kernel: Debian's linux-source-6.12, our patch series, our config,
+# built out of tree under build/.
+#
+#   build/linux-source-6.12   the source, extracted once (kernel-source.sh),
+#                             a git repository whose tag `pristine` is the
+#                             unpatched tree
+#   build/linux               the build tree (O=)
+#
+# The series is re-applied only when a patch or the series changes, by
+# resetting to `pristine` and applying every patch again: files no patch
+# touches keep their timestamps, so an edited patch rebuilds only what it
+# changes, never the whole kernel.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+src=$root/build/linux-source-6.12
+out=$root/build/linux
+patches=$root/kernel-patches
+
+need=()
+for tool in flex bison bc; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if ((${#need[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
+fi
+
+"$root/scripts/kernel-source.sh"
+git_=(git -C "$src" -c user.name=nabla -c user.email=nabla@localhost)
+if ! "${git_[@]}" rev-parse -q --verify pristine >/dev/null 2>&1; then
+    echo "kernel: recording the pristine tree (once)"
+    "${git_[@]}" init -q
+    # -f: Debian's tarball ships a .gitignore that ignores everything.
+    "${git_[@]}" add -A -f
+    "${git_[@]}" commit -qm "linux-source-6.12 as extracted"
+    "${git_[@]}" tag pristine
+fi
+
+list=$(grep -v '^\s*#' "$patches/series" | grep -v '^\s*$' || true)
+stamp=$(cd "$patches" && cat series $list | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$src/.git/nabla-series" 2>/dev/null)" != "$stamp" ]; then
+    echo "kernel: applying the patch series"
+    "${git_[@]}" reset -q --hard pristine
+    "${git_[@]}" clean -qfdx
+    for p in $list; do
+        echo "  $p"
+        "${git_[@]}" apply "$patches/$p"
+    done
+    echo "$stamp" > "$src/.git/nabla-series"
+fi
+
+mkdir -p "$out"
+if ! cmp -s "$patches/nabla.config" "$out/.nabla.config"; then
+    echo "kernel: configuring"
+    KCONFIG_ALLCONFIG="$patches/nabla.config" make -s -C "$src" O="$out" ARCH=um allnoconfig
+    cp "$patches/nabla.config" "$out/.nabla.config"
+fi
+make -s -C "$src" O="$out" ARCH=um -j"$(nproc)" vmlinux
+echo "kernel: $out/vmlinux"
