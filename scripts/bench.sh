@@ -26,6 +26,26 @@ printf '  %-34s %7s us [%s-%s]  peak RSS %5s KiB\n' "static C hello (baseline)" 
 printf '  %-34s %7s us [%s-%s]  peak RSS %5s KiB\n' "nabla-tender --quiet hello" "$t" "$t10" "$t90" "$trss"
 echo "  ratio tender / static C hello: $ratio"
 
+# Trap path: a guest `syscall` trapped by the sandbox and forwarded by the
+# tender's SIGSYS handler to the guest's own entry (trapbench), next to the
+# bare floor of any trap-based path (a filter trapping getpid to a SIGSYS
+# handler that only sets RAX) and a native getpid; 1M calls each, medians of
+# ROUNDS interleaved rounds.
+ROUNDS=${ROUNDS:-3}
+g=() f=() t=()
+for _ in $(seq "$ROUNDS"); do
+    g+=("$($bench getpid 1000000)")
+    f+=("$($bench trap 1000000)")
+    t+=("$(target/release/nabla-tender --quiet target/guests/trapbench 1000000)")
+done
+gm=$(printf '%s\n' "${g[@]}" | median) fm=$(printf '%s\n' "${f[@]}" | median) tm=$(printf '%s\n' "${t[@]}" | median)
+echo
+echo "trap path: ns per call, median of $ROUNDS rounds x 1M calls"
+printf '  %-52s %8s\n' "native getpid" "$gm"
+printf '  %-52s %8s\n' "bare seccomp trap round trip (the floor)" "$fm"
+printf '  %-52s %8s  (%sx the floor)\n' "guest syscall -> tender SIGSYS -> guest entry -> back" "$tm" \
+    "$(awk -v a="$tm" -v b="$fm" 'BEGIN {printf "%.2f", a / b}')"
+
 # Block: sequential read and write of a 256 MiB file in 4 KiB, 64 KiB and
 # 256 KiB requests, the blkbench guest against the same loop run natively
 # (nabla-bench blk) on the same file; ROUNDS interleaved rounds, medians.

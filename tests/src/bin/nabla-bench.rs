@@ -11,6 +11,12 @@
 //! block benchmark: the same sequential loop as the `blkbench` guest, with
 //! `pread`/`pwrite` of SIZE bytes over the whole file (writes end with
 //! `fdatasync`); prints `MiB/s`.
+//!
+//! `nabla-bench getpid N` times N native `getpid` syscalls; `nabla-bench
+//! trap N` times N `getpid` syscalls that a seccomp filter traps
+//! (`SECCOMP_RET_TRAP`) to a SIGSYS handler that only sets the result and
+//! returns: the floor of any trap-based syscall path on this host. Both
+//! print nanoseconds per call.
 
 use std::ffi::CString;
 use std::time::Instant;
@@ -66,8 +72,57 @@ fn blk(mode: &str, size: usize, path: &str) {
     println!("{:.1}", off as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64());
 }
 
+fn raw_getpid() -> i64 {
+    let r: i64;
+    // SAFETY: getpid takes no arguments and touches no memory.
+    unsafe {
+        std::arch::asm!("syscall", inlateout("rax") libc::SYS_getpid => r, lateout("rcx") _, lateout("r11") _);
+    }
+    r
+}
+
+extern "C" fn on_sigsys(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
+    let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
+    uc.uc_mcontext.gregs[libc::REG_RAX as usize] = 0;
+}
+
+fn syscalls(trap: bool, n: u64) {
+    if trap {
+        // SAFETY: zeroed sigaction is a valid empty value; the handler only
+        // edits the saved context.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigsys as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO;
+            libc::sigaction(libc::SIGSYS, &sa, std::ptr::null_mut());
+        }
+        // Trap getpid; allow everything else.
+        let prog = [
+            libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 },
+            libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: libc::SYS_getpid as u32 },
+            libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x0003_0000 },
+            libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 },
+        ];
+        let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
+        // SAFETY: a valid filter program for this thread.
+        unsafe {
+            assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+            assert_eq!(libc::syscall(libc::SYS_seccomp, 1, 0, &fprog), 0, "seccomp");
+        }
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(raw_getpid());
+    }
+    println!("{:.1}", start.elapsed().as_nanos() as f64 / n as f64);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && (args[1] == "getpid" || args[1] == "trap") {
+        return syscalls(args[1] == "trap", args[2].parse().expect("N"));
+    }
     if args.len() == 5 && args[1] == "blk" {
         return blk(&args[2], args[3].parse().expect("SIZE"), &args[4]);
     }
