@@ -51,7 +51,23 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     run()
 }
 
+/// Make sure fds 0, 1 and 2 are open (on /dev/null if they were closed),
+/// so that no file the tender opens later (a disk image!) can land on the
+/// console's fd numbers and receive console output.
+fn standard_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the fd; open on /dev/null returns
+        // the lowest free fd, which is `fd` when it was closed.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) < 0 && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) != fd {
+                libc::_exit(exit::INTERNAL);
+            }
+        }
+    }
+}
+
 fn run() -> ! {
+    standard_fds();
     let cli = Cli::try_parse_from(normalize_args(std::env::args())).unwrap_or_else(|e| {
         let code = if e.use_stderr() { exit::USAGE } else { 0 };
         let _ = e.print();

@@ -75,6 +75,26 @@ fn blk_odd_capacity_and_tiny_disk() {
     }
 }
 
+/// With stdout and stdin closed, the disk must not take the console's fd:
+/// the guest's console output may not land in the disk image.
+#[test]
+fn closed_standard_fds_never_reach_the_disk() {
+    let d = disk("closed-fds.img", 1 << 20);
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec {} --quiet --block:storage={} {} <&- >&-",
+            bin("nabla-tender").display(),
+            d.display(),
+            guest("blk").display()
+        ))
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    let data = std::fs::read(&d).unwrap();
+    assert!(data.iter().enumerate().all(|(i, &b)| b == pattern(i as u64)), "the disk image was corrupted");
+}
+
 #[test]
 fn blk_read_only() {
     let d = disk("ro.img", 1 << 20);
