@@ -108,7 +108,8 @@ fn run() -> ! {
     // Last change to the host before the sandbox: the console's raw mode.
     nabla_tender::terminal::enter_raw();
     let mut rules = sandbox::Rules::default();
-    let modules: [&dyn Module; 3] = [&core, &console, &devices];
+    let (block, net) = (devices.block(), devices.net());
+    let modules: [&dyn Module; 4] = [&core, &console, &block, &net];
     for m in modules {
         m.rules(&mut rules);
     }

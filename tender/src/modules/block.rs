@@ -150,6 +150,22 @@ pub fn attach(name: &str, spec: &BlockSpec) -> Result<Device, BlockError> {
     })
 }
 
+/// The block module, set up: the attached block devices (a view of the
+/// device table, which also holds the net devices).
+pub struct Block<'a>(pub &'a [Device]);
+
+impl super::Module for Block<'_> {
+    fn name(&self) -> &'static str {
+        "block"
+    }
+
+    fn rules(&self, r: &mut Rules) {
+        for d in self.0.iter().filter(|d| d.kind == DEVICE_BLOCK) {
+            rules(d, r);
+        }
+    }
+}
+
 /// The seccomp rules of one attached block device.
 pub fn rules(d: &Device, r: &mut Rules) {
     let pins = [Pin::Eq(0, d.fd as u64), Pin::Le(2, d.window), Pin::Le(3, d.capacity - d.window)];

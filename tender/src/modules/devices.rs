@@ -10,7 +10,6 @@ use super::block::{self, BlockArgs, BlockError};
 use super::net::{self, NetArgs, NetError};
 use crate::elf::entry_name;
 use crate::runtime::Device;
-use crate::sandbox::Rules;
 use nabla_abi::note::ManifestEntry;
 use nabla_abi::{DEVICE_BLOCK, DEVICE_NET, DEVICE_READ_ONLY, DeviceInfo, MAX_DEVICES};
 use std::io;
@@ -120,18 +119,14 @@ impl Devices {
     }
 }
 
-impl super::Module for Devices {
-    fn name(&self) -> &'static str {
-        "devices"
+impl Devices {
+    /// The attached block devices, as the block module.
+    pub fn block(&self) -> block::Block<'_> {
+        block::Block(&self.runtime)
     }
 
-    fn rules(&self, r: &mut Rules) {
-        for d in &self.runtime {
-            match d.kind {
-                DEVICE_BLOCK => block::rules(d, r),
-                DEVICE_NET => net::rules(d, r),
-                _ => {}
-            }
-        }
+    /// The attached net devices, as the net module.
+    pub fn net(&self) -> net::Net<'_> {
+        net::Net(&self.runtime)
     }
 }

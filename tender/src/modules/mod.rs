@@ -10,7 +10,8 @@
 //! | `net` | `--net:NAME=TAP\|@FD`, `--net-mac:NAME=MAC` | one tap fd per device |
 //!
 //! `devices` matches the guest's manifest with the block and net
-//! attachments.
+//! attachments and sets them up; the block and net modules then each
+//! contribute the rules of their own devices.
 
 pub mod block;
 pub mod console;

@@ -219,6 +219,22 @@ pub fn attach(name: &str, spec: &NetSpec) -> Result<(Device, [u8; 6], u32), NetE
     Ok((dev, spec.mac.unwrap_or_else(random_mac), mtu))
 }
 
+/// The net module, set up: the attached net devices (a view of the device
+/// table, which also holds the block devices).
+pub struct Net<'a>(pub &'a [Device]);
+
+impl super::Module for Net<'_> {
+    fn name(&self) -> &'static str {
+        "net"
+    }
+
+    fn rules(&self, r: &mut Rules) {
+        for d in self.0.iter().filter(|d| d.kind == DEVICE_NET) {
+            rules(d, r);
+        }
+    }
+}
+
 /// The seccomp rules of one attached net device.
 pub fn rules(d: &Device, r: &mut Rules) {
     // net_read: this tap only.
