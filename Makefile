@@ -8,7 +8,7 @@
 
 CARGO ?= cargo
 GUEST_NAMES := hello fixed exit abort quiet time globals tls fpu exception hostcall badabi trap \
-	blk maxdev console net net2 blkbench trapbench
+	blk maxdev console net net2 blkbench trapbench initrd
 GUESTS := $(addprefix target/guests/,$(GUEST_NAMES))
 TENDER := target/release/nabla-tender
 # The tender is linked statically (static-pie): no dynamic loader at

@@ -8,7 +8,8 @@
 //! mem_start  image (static-pie: at mem_start; ET_EXEC: at its link address)
 //! image_end  heap ... (free for the guest)
 //!            ... stack, growing down
-//! stack_top  BootInfo, then the command line (BOOT_AREA bytes)
+//! stack_top  the initrd, if any (page aligned)
+//!            BootInfo, the device table, the command line (BOOT_AREA bytes)
 //! mem_end
 //! ```
 
@@ -56,22 +57,33 @@ pub struct Entry {
     pub boot_info: u64,
 }
 
-/// Load `image` (from `data`) into `mem` with `cmdline`, `flags` and the
-/// address of the hypercall table.
-pub fn load(
-    mem: &mut GuestMemory,
-    image: &Image,
-    data: &[u8],
-    cmdline: &str,
-    flags: u32,
-    hypercalls: u64,
-    devices: &[DeviceInfo],
-) -> Result<Entry, LoadError> {
+/// What the guest is told at boot besides its image.
+#[derive(Debug, Clone, Copy)]
+pub struct BootParams<'a> {
+    /// The command line.
+    pub cmdline: &'a str,
+    /// `BOOT_FLAG_*` bits.
+    pub flags: u32,
+    /// Address of the hypercall table.
+    pub hypercalls: u64,
+    /// The device table.
+    pub devices: &'a [DeviceInfo],
+    /// An initial RAM disk, placed page-aligned just below the boot area.
+    pub initrd: Option<&'a [u8]>,
+}
+
+/// Load `image` (from `data`) into `mem` and write the boot block.
+pub fn load(mem: &mut GuestMemory, image: &Image, data: &[u8], p: &BootParams<'_>) -> Result<Entry, LoadError> {
+    let (cmdline, flags, hypercalls, devices) = (p.cmdline, p.flags, p.hypercalls, p.devices);
     if cmdline.len() as u64 > CMDLINE_MAX {
         return Err(LoadError::CmdlineTooLong(cmdline.len()));
     }
     let range = mem.range();
-    let boot = range.end - BOOT_AREA;
+    let boot_area = range.end - BOOT_AREA;
+    // The stack grows down from below the initrd (or the boot area).
+    let initrd_len = p.initrd.map_or(0, |i| i.len() as u64);
+    let initrd_start = boot_area.saturating_sub(initrd_len) & !(PAGE - 1);
+    let boot = initrd_start;
     let bias = match image.kind {
         Kind::Dyn => range.start.wrapping_sub(image.start),
         Kind::Exec => 0,
@@ -80,8 +92,8 @@ pub fn load(
     if image.kind == Kind::Exec && (lo < range.start || hi > range.end) {
         return Err(LoadError::OutOfRange(image.start, image.end, range.start, range.end));
     }
-    if lo > hi || hi.saturating_add(MIN_FREE) > boot {
-        let need = hi.saturating_sub(range.start).saturating_add(MIN_FREE + BOOT_AREA);
+    if lo > hi || hi.saturating_add(MIN_FREE) > boot || initrd_start < range.start {
+        let need = hi.saturating_sub(range.start).saturating_add(MIN_FREE + BOOT_AREA + initrd_len + PAGE);
         return Err(LoadError::TooSmall(need.div_ceil(1 << 20)));
     }
 
@@ -118,12 +130,15 @@ pub fn load(
         }
     }
 
-    let cmd_addr = boot + CMDLINE_OFFSET;
+    if let Some(initrd) = p.initrd {
+        mem.write(initrd_start, initrd)?;
+    }
+    let cmd_addr = boot_area + CMDLINE_OFFSET;
     let mut cmd = Vec::with_capacity(cmdline.len() + 1);
     cmd.extend_from_slice(cmdline.as_bytes());
     cmd.push(0);
     mem.write(cmd_addr, &cmd)?;
-    let dev_addr = boot + DEVICES_OFFSET;
+    let dev_addr = boot_area + DEVICES_OFFSET;
     for (i, d) in devices.iter().enumerate() {
         mem.write(dev_addr + (i * size_of::<DeviceInfo>()) as u64, as_bytes(d))?;
     }
@@ -142,10 +157,12 @@ pub fn load(
         devices: dev_addr,
         device_count: devices.len() as u32,
         flags,
+        initrd_start: if p.initrd.is_some() { initrd_start } else { 0 },
+        initrd_len,
         ..BootInfo::default()
     };
-    mem.write(boot, as_bytes(&info))?;
-    Ok(Entry { pc: image.entry.wrapping_add(bias), stack_top: boot, boot_info: boot })
+    mem.write(boot_area, as_bytes(&info))?;
+    Ok(Entry { pc: image.entry.wrapping_add(bias), stack_top: boot, boot_info: boot_area })
 }
 
 /// The bytes of an ABI struct.

@@ -1,4 +1,4 @@
-//! `nabla-tender [--mem=MiB] [--quiet] KERNEL [-- ARGS...]`: the binary
+//! `nabla-tender [--mem=MiB] [--quiet] [--initrd FILE] [DEVICES] KERNEL [-- ARGS...]`: the binary
 //! users run. Parses the command line, sets up every module, loads the
 //! guest, installs the sandbox and jumps. See `exit.rs` for exit codes.
 
@@ -8,7 +8,7 @@ use clap::Parser;
 use nabla_tender::modules::Module;
 use nabla_tender::modules::block::BlockArgs;
 use nabla_tender::modules::console::Console;
-use nabla_tender::modules::core::{Core, CoreArgs};
+use nabla_tender::modules::core::{Core, CoreArgs, read_initrd};
 use nabla_tender::modules::devices::Devices;
 use nabla_tender::modules::net::NetArgs;
 use nabla_tender::modules::normalize_args;
@@ -83,7 +83,16 @@ fn run() -> ! {
         Devices::setup(&image.manifest, &cli.block, &cli.net, core.epfd).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
     let flags = if cli.core.quiet { nabla_abi::BOOT_FLAG_QUIET } else { 0 };
     let table = &raw const nabla_tender::hypercalls::TABLE as u64;
-    let entry = loader::load(&mut core.mem, &image, &data, &cli.args.join(" "), flags, table, &devices.info)
+    let initrd = cli.core.initrd.as_deref().map(|p| read_initrd(p).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e)));
+    let cmdline = cli.args.join(" ");
+    let params = loader::BootParams {
+        cmdline: &cmdline,
+        flags,
+        hypercalls: table,
+        devices: &devices.info,
+        initrd: initrd.as_deref(),
+    };
+    let entry = loader::load(&mut core.mem, &image, &data, &params)
         .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
 
     let guest = core.mem.range();

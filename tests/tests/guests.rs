@@ -155,3 +155,45 @@ fn help_and_version() {
     assert_eq!(r.code, Some(0));
     assert!(r.stdout.contains(&format!("ABI version {}", nabla_abi::ABI_VERSION)), "{}", r.stdout);
 }
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// `--initrd FILE`: the bytes arrive intact, page-aligned below the boot
+/// area, for cpio and gzip files; anything else is refused.
+#[test]
+fn initrd_is_loaded_intact() {
+    let dir = nabla_tests::root().join("target/disks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut x = 0x1234_5678u64;
+    for (name, magic, size) in [("initrd.cpio", &b"070701"[..], 300_000), ("initrd.gz", &[0x1f, 0x8b][..], 70_001)] {
+        let mut data = magic.to_vec();
+        data.extend((0..size).map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        }));
+        let p = dir.join(name);
+        std::fs::write(&p, &data).unwrap();
+        let (len, hash) = (data.len().to_string(), fnv1a(&data).to_string());
+        let r = run_guest(&["--quiet", "--initrd", p.to_str().unwrap()], "initrd", &[&len, &hash]);
+        assert_success(&r);
+    }
+    // Too big for the memory: refused before the guest runs.
+    let big = dir.join("initrd-big.cpio");
+    let mut data = b"070701".to_vec();
+    data.resize(3 << 20, 7);
+    std::fs::write(&big, &data).unwrap();
+    let r = run_guest(&["--quiet", "--mem=2", "--initrd", big.to_str().unwrap()], "initrd", &[]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("--mem is too small"), "{}", r.stderr);
+    let r = run_guest(&["--quiet", "--initrd", "/nonexistent.cpio"], "initrd", &[]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("--initrd /nonexistent.cpio: No such file"), "{}", r.stderr);
+    let bad = dir.join("initrd-bad");
+    std::fs::write(&bad, b"hello").unwrap();
+    let r = run_guest(&["--quiet", "--initrd", bad.to_str().unwrap()], "initrd", &[]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("not a newc cpio archive"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1);
+}

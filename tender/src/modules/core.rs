@@ -22,6 +22,23 @@ pub struct CoreArgs {
     /// Ask the guest to print no banner or informational messages
     #[arg(long)]
     pub quiet: bool,
+    /// Load FILE (a newc cpio archive, optionally gzip-compressed) into
+    /// guest memory as the initial RAM disk
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<std::path::PathBuf>,
+}
+
+/// Read and check an initial RAM disk: non-empty, and a newc cpio archive
+/// (`070701`/`070702`) or gzip data (the kernel unpacks it).
+pub fn read_initrd(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let name = path.display();
+    let data = std::fs::read(path).map_err(|e| format!("--initrd {name}: {e}"))?;
+    let cpio = data.starts_with(b"070701") || data.starts_with(b"070702");
+    let gzip = data.starts_with(&[0x1f, 0x8b]);
+    if !cpio && !gzip {
+        return Err(format!("--initrd {name}: not a newc cpio archive (optionally gzip-compressed)"));
+    }
+    Ok(data)
 }
 
 /// Why the core module could not be set up.
