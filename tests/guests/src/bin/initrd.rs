@@ -21,7 +21,11 @@ fn main(cmdline: &str) -> i32 {
         return 1;
     }
     let end = b.initrd_start + b.initrd_len;
-    if b.initrd_start % 4096 != 0 || b.initrd_start < b.image_end || end > b.mem_end || b.stack_top > b.initrd_start {
+    if !b.initrd_start.is_multiple_of(4096)
+        || b.initrd_start < b.image_end
+        || end > b.mem_end
+        || b.stack_top > b.initrd_start
+    {
         println!(
             "initrd {:#x}..{end:#x} misplaced (image end {:#x}, stack top {:#x})",
             b.initrd_start, b.image_end, b.stack_top
