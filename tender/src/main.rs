@@ -19,7 +19,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "nabla-tender", version = nabla_tender::VERSION, max_term_width = 100)]
 #[command(after_help = "Exit codes: the guest's status; 1 bad input; 2 usage; 70 internal error; \
-128+N guest fault with signal N; 159 forbidden host syscall; 255 guest abort.")]
+128+N guest fault with signal N (or SIGHUP, SIGINT, SIGQUIT, SIGTERM sent to the tender); 159 forbidden host syscall; 255 guest abort.")]
 struct Cli {
     #[command(flatten)]
     core: CoreArgs,
