@@ -30,9 +30,20 @@ pub fn stdin_is_tty() -> bool {
 }
 
 /// Put the terminal on stdin in raw mode, remembering its settings.
-/// Does nothing when stdin is not a terminal.
+/// Does nothing when stdin is not a terminal or we are not its foreground
+/// process group.
 pub fn enter_raw() {
     if !stdin_is_tty() {
+        return;
+    }
+    // Only the foreground job may change its controlling terminal: from the
+    // background, tcsetattr would stop the tender with SIGTTOU. (On a
+    // terminal that is not our controlling one, tcgetpgrp fails and there
+    // is no such signal.)
+    // SAFETY: tcgetpgrp/getpgrp only query.
+    let fg = unsafe { libc::tcgetpgrp(0) };
+    // SAFETY: as above.
+    if fg >= 0 && fg != unsafe { libc::getpgrp() } {
         return;
     }
     // SAFETY: zeroed termios is a valid out-buffer for tcgetattr.

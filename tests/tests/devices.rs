@@ -216,13 +216,15 @@ fn terminal_is_raw_while_running_and_always_restored() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(400));
     let during = termios(slave);
-    assert_eq!(during.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG), 0, "not in raw mode");
     // SAFETY: writing to our pty master.
     unsafe { libc::write(master, b"typed\n".as_ptr().cast(), 6) };
     std::thread::sleep(std::time::Duration::from_millis(200));
+    // Always end the child before asserting: a child left reading the pty
+    // would hold the test's output pipes open forever.
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
+    assert_eq!(during.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG), 0, "not in raw mode");
     assert_eq!(out.status.code(), Some(143));
     assert!(String::from_utf8_lossy(&out.stdout).contains("typed"));
     assert!(same(&before, &termios(slave)), "terminal not restored after SIGTERM");
@@ -271,6 +273,26 @@ fn elftool_manifests() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("64 devices, at most 63"));
+}
+
+/// A child process killed on drop, so that a failing assertion never
+/// leaves a tender running (it would hold the test's pipes open forever).
+struct Reap(Option<std::process::Child>);
+
+impl Reap {
+    /// Wait for the child normally.
+    fn wait(mut self) -> std::process::Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// A network namespace with taps, removed on drop.
@@ -329,9 +351,10 @@ fn net_answers_ten_thousand_pings() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let child = Reap(Some(child));
     std::thread::sleep(std::time::Duration::from_millis(300));
     ping(&ns, "10.0.0.2");
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("mac [02, 00, 00, 00, 00, 02] mtu 1500"), "{stdout}");
@@ -349,12 +372,13 @@ fn net2_answers_on_two_interfaces() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let child = Reap(Some(child));
     std::thread::sleep(std::time::Duration::from_millis(300));
     std::thread::scope(|s| {
         s.spawn(|| ping(&ns, "10.0.0.2"));
         s.spawn(|| ping(&ns, "10.1.0.2"));
     });
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("answered 10000 + 10000 echo requests"), "{stdout}");
@@ -374,8 +398,9 @@ fn net_on_an_inherited_tap_fd() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let child = Reap(Some(child));
     std::thread::sleep(std::time::Duration::from_millis(300));
     ping(&ns, "10.0.0.2");
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
