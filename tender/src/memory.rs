@@ -174,10 +174,6 @@ pub struct GuestRange {
 }
 
 impl GuestRange {
-    /// An empty range (nothing is guest memory).
-    pub const EMPTY: GuestRange =
-        GuestRange { start: 0, end: 0, ro: [(0, 0); MAX_RO], nro: 0, exec: [(0, 0); MAX_RO], nexec: 0 };
-
     /// Is `addr` inside guest memory?
     pub fn contains(&self, addr: u64) -> bool {
         addr >= self.start && addr < self.end

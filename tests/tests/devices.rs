@@ -295,6 +295,20 @@ impl Drop for Reap {
     }
 }
 
+/// A serving net guest: the process and the thread collecting its stdout.
+struct Served {
+    child: Reap,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl Served {
+    /// Wait for the guest to exit: (exit code, stdout, stderr).
+    fn wait(self) -> (Option<i32>, String, String) {
+        let out = self.child.wait();
+        (out.status.code(), self.reader.join().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 /// A network namespace with taps, removed on drop.
 struct Netns(String);
 
@@ -313,6 +327,43 @@ impl Netns {
             ip(&["-n", &name, "link", "set", tap, "up"]);
         }
         ns
+    }
+
+    /// Start `[wrapper...] nabla-tender FLAGS target/guests/GUEST 10000` in
+    /// the namespace and wait until the guest has printed its line for each
+    /// of its `ifaces` interfaces, which it does just before it starts
+    /// serving (frames sent after that wait in the tap's queue).
+    fn serve(&self, wrapper: &[&str], flags: &[&str], guest_name: &str, ifaces: usize) -> Served {
+        let tender = bin("nabla-tender");
+        let mut child = self
+            .exec(wrapper)
+            .arg(tender)
+            .args(flags)
+            .arg(guest(guest_name))
+            .arg("10000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains(" mtu ") {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let child = Reap(Some(child));
+        for _ in 0..ifaces {
+            assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok(), "the guest did not start serving");
+        }
+        Served { child, reader }
     }
 
     fn exec(&self, args: &[&str]) -> Command {
@@ -342,45 +393,27 @@ fn ping(ns: &Netns, addr: &str) {
 #[test]
 fn net_answers_ten_thousand_pings() {
     let ns = Netns::new("net", &[("tap0", "10.0.0.1/24")]);
-    let tender = bin("nabla-tender");
-    let child = ns
-        .exec(&[tender.to_str().unwrap(), "--quiet", "--net:service0=tap0", "--net-mac:service0=02:00:00:00:00:02"])
-        .arg(guest("net"))
-        .arg("10000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let child = Reap(Some(child));
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let flags = ["--quiet", "--net:service0=tap0", "--net-mac:service0=02:00:00:00:00:02"];
+    let served = ns.serve(&[], &flags, "net", 1);
     ping(&ns, "10.0.0.2");
-    let out = child.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let (code, stdout, stderr) = served.wait();
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
     assert!(stdout.contains("mac [02, 00, 00, 00, 00, 02] mtu 1500"), "{stdout}");
     assert!(stdout.contains("answered 10000 echo requests"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("SUCCESS"));
 }
 
 #[test]
 fn net2_answers_on_two_interfaces() {
     let ns = Netns::new("net2", &[("tap0", "10.0.0.1/24"), ("tap1", "10.1.0.1/24")]);
-    let tender = bin("nabla-tender");
-    let child = ns
-        .exec(&[tender.to_str().unwrap(), "--quiet", "--net:service0=tap0", "--net:service1=tap1"])
-        .arg(guest("net2"))
-        .arg("10000")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let child = Reap(Some(child));
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let flags = ["--quiet", "--net:service0=tap0", "--net:service1=tap1"];
+    let served = ns.serve(&[], &flags, "net2", 2);
     std::thread::scope(|s| {
         s.spawn(|| ping(&ns, "10.0.0.2"));
         s.spawn(|| ping(&ns, "10.1.0.2"));
     });
-    let out = child.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let (code, stdout, stderr) = served.wait();
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
     assert!(stdout.contains("answered 10000 + 10000 echo requests"), "{stdout}");
 }
 
@@ -389,18 +422,10 @@ fn net_on_an_inherited_tap_fd() {
     let ns = Netns::new("netfd", &[("tap0", "10.0.0.1/24")]);
     // The test opens the tap itself, inside the namespace, and hands the
     // fd over as a container runtime would: --net:service0=@3.
-    let (tapfd, tender, net) = (bin("nabla-tapfd"), bin("nabla-tender"), guest("net"));
-    let child = ns
-        .exec(&[tapfd.to_str().unwrap(), "tap0", "3", "--", tender.to_str().unwrap(), "--quiet", "--net:service0=@3"])
-        .arg(net)
-        .arg("10000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let child = Reap(Some(child));
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let tapfd = bin("nabla-tapfd");
+    let wrapper = [tapfd.to_str().unwrap(), "tap0", "3", "--"];
+    let served = ns.serve(&wrapper, &["--quiet", "--net:service0=@3"], "net", 1);
     ping(&ns, "10.0.0.2");
-    let out = child.wait();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, stdout, stderr) = served.wait();
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
 }

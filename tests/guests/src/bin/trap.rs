@@ -25,6 +25,7 @@ unsafe extern "C" {
 struct Stack([u8; 16384]);
 
 static mut FAULT_STACK: Stack = Stack([0; 16384]);
+// SAFETY: FaultFrame is plain integers, for which all-zero is valid.
 static mut FRAME: FaultFrame = unsafe { core::mem::zeroed() };
 
 extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
