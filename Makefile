@@ -21,7 +21,7 @@ STATIC_DIR := target/$(TRIPLE)/release
 C_GUEST_NAMES := hello blk
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
-.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel
+.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs
 
 all: tender guests c-guests
 
@@ -46,6 +46,11 @@ c-guests: tender
 	@for g in $(C_GUEST_NAMES); do \
 		scripts/build-c-guest.sh tests/guests-c/$$g.c tests/guests-c/$$g.json target/guests/c-$$g || exit 1; \
 	done
+
+# The test init (tests/init/init.c, static-pie against musl) and its
+# initramfs, built into target/init/ with the nabla-cpio packer.
+initramfs: tender
+	scripts/build-init.sh target/init
 
 run: all
 	$(TENDER) target/guests/hello Hello_Nabla

@@ -1,0 +1,607 @@
+/*
+ * nabla-init: the test /init of the Linux guest's initramfs.
+ *
+ * One static-pie program (musl), several modes, chosen by argv[1], else by
+ * the environment variable NABLA_INIT (a word "NABLA_INIT=mode" on the
+ * kernel command line ends up in init's environment), else "hello":
+ *
+ *   hello       print "nabla-init: hello from Linux <release> (<machine>)"
+ *               and power off
+ *   poweroff    power off at once, printing nothing (boot benchmark)
+ *   exit=N      exit with status N (as pid 1: the kernel panics with
+ *               "Attempted to kill init! exitcode=...")
+ *   test        run every check in order, one line each ("ok NAME" or
+ *               "FAIL NAME: detail"), then "nabla-init: N passed, M failed",
+ *               then power off
+ *   segv        dereference NULL (helper for the test mode)
+ *   pipe-child  write a known string to stdout (helper for the test mode)
+ *
+ * The program also runs natively as an ordinary process (not pid 1), so
+ * its checks can be tried on the host: then it mounts nothing, never calls
+ * reboot() (not even in hello/poweroff mode: as root on a host that would
+ * power the machine off) and exits 0 if every check passed, else 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define TMPFS_MAGIC_VALUE 0x01021994
+#define PIPE_MESSAGE "nabla-init pipe child: 0123456789 abcdefghijklmnopqrstuvwxyz\n"
+
+static const char *self_path = "/init";
+static int native; /* not pid 1: an ordinary process on some host */
+static int passed, failed;
+static char detail[512];
+
+/* Sets the failure detail; returns 0 so a check can `return fail(...)`. */
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static int fail_errno(const char *what)
+{
+	return fail("%s: %s", what, strerror(errno));
+}
+
+/* Runs one check: it returns 1 on success, or 0 after setting `detail`. */
+static void run_check(const char *name, int (*check)(void))
+{
+	detail[0] = 0;
+	fflush(stdout);
+	if (check()) {
+		passed++;
+		if (detail[0])
+			printf("ok %s (%s)\n", name, detail);
+		else
+			printf("ok %s\n", name);
+	} else {
+		failed++;
+		printf("FAIL %s: %s\n", name, detail[0] ? detail : "no detail");
+	}
+	fflush(stdout);
+}
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return -1;
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Reads a whole small file into buf (NUL-terminated); returns its length or -1. */
+static ssize_t read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (n == 0 || len + (size_t)n == cap - 1) {
+			len += (size_t)n;
+			break;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = 0;
+	return (ssize_t)len;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	return -1;
+}
+
+/* Spawns this program with one argument; returns 0 with *pid set, or an error number. */
+static int spawn_self(const char *mode_arg, const posix_spawn_file_actions_t *fa, pid_t *pid)
+{
+	char *argv[] = {(char *)self_path, (char *)mode_arg, NULL};
+	fflush(stdout);
+	return posix_spawn(pid, self_path, fa, NULL, argv, environ);
+}
+
+/* Reaps the child; returns 1, or 0 after setting `detail`. */
+static int wait_child(pid_t pid, int *status)
+{
+	for (;;) {
+		pid_t r = waitpid(pid, status, 0);
+		if (r == pid)
+			return 1;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return fail_errno("waitpid");
+		return fail("waitpid returned %d, not the child %d", (int)r, (int)pid);
+	}
+}
+
+static void describe_status(int status, char *out, size_t cap)
+{
+	if (WIFEXITED(status))
+		snprintf(out, cap, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(out, cap, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, cap, "raw wait status %#x", status);
+}
+
+/* ---- the checks ---- */
+
+static int check_uname(void)
+{
+	struct utsname u;
+	if (uname(&u) != 0)
+		return fail_errno("uname");
+	if (strcmp(u.sysname, "Linux") != 0)
+		return fail("sysname is \"%s\", not \"Linux\"", u.sysname);
+	if (u.release[0] == 0)
+		return fail("empty release");
+	return 1;
+}
+
+static int check_pid(void)
+{
+	pid_t pid = getpid(), ppid = getppid();
+	if (!native) {
+		if (pid != 1 || ppid != 0)
+			return fail("as init: getpid()=%d getppid()=%d, want 1 and 0", (int)pid, (int)ppid);
+		return 1;
+	}
+	if (pid <= 0 || ppid <= 0)
+		return fail("getpid()=%d getppid()=%d, want both > 0", (int)pid, (int)ppid);
+	return 1;
+}
+
+static int check_console(void)
+{
+	static const char line[] = "nabla-init: write(1) reaches the console\n";
+	ssize_t n = write(1, line, sizeof line - 1);
+	if (n < 0)
+		return fail_errno("write(1)");
+	if ((size_t)n != sizeof line - 1)
+		return fail("write(1) returned %zd, want %zu", n, sizeof line - 1);
+	return 1;
+}
+
+static int check_proc_version(void)
+{
+	char buf[1024];
+	if (access("/proc/version", F_OK) != 0) {
+		if (native)
+			return fail("/proc/version missing on a native run");
+		if (mkdir_p("/proc", 0755) != 0)
+			return fail_errno("mkdir /proc");
+		if (mount("proc", "/proc", "proc", 0, NULL) != 0)
+			return fail_errno("mount proc on /proc");
+	}
+	if (read_file("/proc/version", buf, sizeof buf) < 0)
+		return fail_errno("read /proc/version");
+	if (strncmp(buf, "Linux version", 13) != 0)
+		return fail("/proc/version starts with \"%.20s\"", buf);
+	return 1;
+}
+
+static int check_proc_status(void)
+{
+	char buf[4096];
+	if (read_file("/proc/self/status", buf, sizeof buf) < 0)
+		return fail_errno("read /proc/self/status");
+	char *line = strstr(buf, "\nPid:");
+	if (!line)
+		return fail("no Pid: line in /proc/self/status");
+	long pid = strtol(line + 5, NULL, 10);
+	if (pid != (long)getpid())
+		return fail("Pid: %ld but getpid()=%d", pid, (int)getpid());
+	return 1;
+}
+
+static int check_tmpfs(void)
+{
+	char dir[64], file[96], file2[96];
+	static const char data[] = "tmpfs round trip: 0123456789 The quick brown fox.";
+	char back[sizeof data + 16];
+	const char *base = "/tmp";
+
+	if (!native) {
+		if (mkdir_p("/tmp", 01777) != 0)
+			return fail_errno("mkdir /tmp");
+		if (mount("tmpfs", "/tmp", "tmpfs", 0, NULL) != 0)
+			return fail_errno("mount tmpfs on /tmp");
+		struct statfs sf;
+		if (statfs("/tmp", &sf) != 0)
+			return fail_errno("statfs /tmp");
+		if ((unsigned long)sf.f_type != TMPFS_MAGIC_VALUE)
+			return fail("/tmp has f_type %#lx after mounting tmpfs", (unsigned long)sf.f_type);
+	}
+	snprintf(dir, sizeof dir, "%s/nabla-init-%d", base, (int)getpid());
+	snprintf(file, sizeof file, "%s/a", dir);
+	snprintf(file2, sizeof file2, "%s/b", dir);
+
+	if (mkdir(dir, 0700) != 0)
+		return fail_errno("mkdir");
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail_errno("open for writing");
+	ssize_t n = write(fd, data, sizeof data);
+	if (n < 0)
+		fail_errno("write");
+	else if (n != (ssize_t)sizeof data)
+		fail("short write: %zd of %zu bytes", n, sizeof data);
+	if (n != (ssize_t)sizeof data) {
+		close(fd);
+		return 0;
+	}
+	if (close(fd) != 0)
+		return fail_errno("close");
+	if (rename(file, file2) != 0)
+		return fail_errno("rename");
+	if (access(file, F_OK) == 0)
+		return fail("old name still exists after rename");
+	ssize_t got = read_file(file2, back, sizeof back);
+	if (got < 0)
+		return fail_errno("read back");
+	if (got != (ssize_t)sizeof data || memcmp(back, data, sizeof data) != 0)
+		return fail("read back %zd bytes that differ from the %zu written", got, sizeof data);
+	if (unlink(file2) != 0)
+		return fail_errno("unlink");
+	if (access(file2, F_OK) == 0 || errno != ENOENT)
+		return fail("file still there after unlink");
+	if (rmdir(dir) != 0)
+		return fail_errno("rmdir");
+	return 1;
+}
+
+static int check_monotonic(void)
+{
+	long long t1 = mono_ns();
+	volatile unsigned long spin = 0;
+	for (unsigned long i = 0; i < 2000000; i++)
+		spin += i;
+	long long t2 = mono_ns();
+	if (t1 < 0 || t2 < 0)
+		return fail_errno("clock_gettime(CLOCK_MONOTONIC)");
+	if (t2 <= t1)
+		return fail("did not advance over a busy loop: %lld then %lld ns", t1, t2);
+	return 1;
+}
+
+static int check_nanosleep(void)
+{
+	struct timespec req = {0, 20 * 1000 * 1000};
+	long long t1 = mono_ns();
+	if (nanosleep(&req, NULL) != 0)
+		return fail_errno("nanosleep");
+	long long t2 = mono_ns();
+	if (t1 < 0 || t2 < 0)
+		return fail_errno("clock_gettime(CLOCK_MONOTONIC)");
+	long long us = (t2 - t1) / 1000;
+	if (us < 19000 || us > 200000)
+		return fail("20 ms sleep took %lld us", us);
+	snprintf(detail, sizeof detail, "%lld us", us);
+	return 1;
+}
+
+static int check_spawn_exit(void)
+{
+	pid_t pid;
+	int status, err = spawn_self("exit=3", NULL, &pid);
+	if (err)
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	if (!wait_child(pid, &status))
+		return 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 3) {
+		char s[96];
+		describe_status(status, s, sizeof s);
+		return fail("child %s, want exit status 3", s);
+	}
+	return 1;
+}
+
+static int check_spawn_segv(void)
+{
+	pid_t pid;
+	int status, err = spawn_self("segv", NULL, &pid);
+	if (err)
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	if (!wait_child(pid, &status))
+		return 0;
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV) {
+		char s[96];
+		describe_status(status, s, sizeof s);
+		return fail("child %s, want SIGSEGV", s);
+	}
+	return 1;
+}
+
+static int check_fork(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0) {
+		if (native)
+			return fail_errno("fork failed on a native run");
+		snprintf(detail, sizeof detail, "fails as on nommu: %s", strerror(errno));
+		return 1;
+	}
+	int status;
+	if (!wait_child(pid, &status))
+		return 0;
+	if (!native)
+		return fail("fork() succeeded (pid %d) on a nommu kernel", (int)pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fail("forked child: raw wait status %#x", status);
+	snprintf(detail, sizeof detail, "native: forked");
+	return 1;
+}
+
+static int check_pipe(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return fail_errno("pipe2");
+	posix_spawn_file_actions_t fa;
+	int err = posix_spawn_file_actions_init(&fa);
+	if (!err)
+		err = posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	if (err) {
+		close(p[0]);
+		close(p[1]);
+		return fail("file actions: %s", strerror(err));
+	}
+	pid_t pid;
+	err = spawn_self("pipe-child", &fa, &pid);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (err) {
+		close(p[0]);
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	}
+	char buf[256];
+	size_t len = 0;
+	int read_errno = 0;
+	while (len < sizeof buf - 1) {
+		ssize_t n = read(p[0], buf + len, sizeof buf - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			read_errno = errno;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	close(p[0]);
+	int status;
+	if (!wait_child(pid, &status))
+		return 0;
+	if (read_errno)
+		return fail("read from the pipe: %s", strerror(read_errno));
+	if (len != strlen(PIPE_MESSAGE) || memcmp(buf, PIPE_MESSAGE, len) != 0)
+		return fail("read %zu bytes \"%.40s\", want the %zu-byte message", len, buf, strlen(PIPE_MESSAGE));
+	if (status != 0) {
+		char s[96];
+		describe_status(status, s, sizeof s);
+		return fail("child %s, want status 0", s);
+	}
+	return 1;
+}
+
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+	if (sig == SIGUSR1)
+		usr1_seen = 1;
+}
+
+static int check_signal(void)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, &old) != 0)
+		return fail_errno("sigaction");
+	usr1_seen = 0;
+	if (raise(SIGUSR1) != 0)
+		return fail_errno("raise");
+	int seen = usr1_seen;
+	sigaction(SIGUSR1, &old, NULL);
+	if (!seen)
+		return fail("SIGUSR1 handler did not run");
+	return 1;
+}
+
+struct sum_job {
+	unsigned long n;
+	unsigned long sum;
+	pthread_t self;
+};
+
+static void *sum_thread(void *arg)
+{
+	struct sum_job *job = arg;
+	unsigned long s = 0;
+	for (unsigned long i = 1; i <= job->n; i++)
+		s += i * i;
+	job->sum = s;
+	job->self = pthread_self();
+	return (void *)(s ^ 0x5a5a5a5aUL);
+}
+
+static int check_pthread(void)
+{
+	struct sum_job job = {1000, 0, 0};
+	pthread_t t;
+	int err = pthread_create(&t, NULL, sum_thread, &job);
+	if (err)
+		return fail("pthread_create: %s", strerror(err));
+	void *ret = NULL;
+	err = pthread_join(t, &ret);
+	if (err)
+		return fail("pthread_join: %s", strerror(err));
+	unsigned long want = 1000UL * 1001UL * 2001UL / 6UL;
+	if (job.sum != want || (unsigned long)ret != (want ^ 0x5a5a5a5aUL))
+		return fail("thread computed %lu / returned %#lx, want %lu", job.sum, (unsigned long)ret, want);
+	if (pthread_equal(job.self, pthread_self()))
+		return fail("the thread ran as the main thread");
+	return 1;
+}
+
+/* ---- modes ---- */
+
+static int power_off(void)
+{
+	fflush(stdout);
+	if (native) {
+		printf("nabla-init: native run, not powering off\n");
+		return 0;
+	}
+	sync();
+	reboot(RB_POWER_OFF);
+	printf("nabla-init: reboot(RB_POWER_OFF) failed: %s\n", strerror(errno));
+	return 1;
+}
+
+static int mode_test(void)
+{
+	printf("nabla-init: test mode, pid %d\n", (int)getpid());
+	run_check("uname", check_uname);
+	run_check("pid", check_pid);
+	run_check("console", check_console);
+	run_check("proc-version", check_proc_version);
+	run_check("proc-status", check_proc_status);
+	run_check("tmpfs", check_tmpfs);
+	run_check("monotonic", check_monotonic);
+	run_check("nanosleep", check_nanosleep);
+	run_check("spawn-exit", check_spawn_exit);
+	run_check("spawn-segv", check_spawn_segv);
+	run_check("fork", check_fork);
+	run_check("pipe", check_pipe);
+	run_check("signal", check_signal);
+	run_check("pthread", check_pthread);
+	printf("nabla-init: %d passed, %d failed\n", passed, failed);
+	if (native) {
+		power_off();
+		return failed ? 1 : 0;
+	}
+	return power_off();
+}
+
+static int mode_hello(void)
+{
+	struct utsname u;
+	if (uname(&u) != 0) {
+		printf("nabla-init: uname: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("nabla-init: hello from Linux %s (%s)\n", u.release, u.machine);
+	return power_off();
+}
+
+static int mode_exit(const char *arg)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || n < 0 || n > 255) {
+		printf("nabla-init: bad exit status \"%s\" (want 0..255)\n", arg);
+		return 2;
+	}
+	return (int)n;
+}
+
+static int mode_segv(void)
+{
+	/* Both the pointer and the access are volatile: the compiler can
+	 * neither know the address is NULL nor drop the store. */
+	volatile int *volatile p = NULL;
+	*p = 1;
+	/* Only reached if the write did not fault. */
+	return 0;
+}
+
+static int mode_pipe_child(void)
+{
+	static const char msg[] = PIPE_MESSAGE;
+	size_t off = 0;
+	while (off < sizeof msg - 1) {
+		ssize_t n = write(1, msg + off, sizeof msg - 1 - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	native = getpid() != 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 0 && argv[0] && strchr(argv[0], '/'))
+		self_path = argv[0];
+	else if (access("/proc/self/exe", X_OK) == 0)
+		self_path = "/proc/self/exe";
+
+	const char *mode = argc > 1 ? argv[1] : getenv("NABLA_INIT");
+	if (!mode || !*mode)
+		mode = "hello";
+
+	int rc;
+	if (strcmp(mode, "hello") == 0)
+		rc = mode_hello();
+	else if (strcmp(mode, "poweroff") == 0)
+		rc = power_off();
+	else if (strcmp(mode, "test") == 0)
+		rc = mode_test();
+	else if (strncmp(mode, "exit=", 5) == 0)
+		rc = mode_exit(mode + 5);
+	else if (strcmp(mode, "segv") == 0)
+		rc = mode_segv();
+	else if (strcmp(mode, "pipe-child") == 0)
+		rc = mode_pipe_child();
+	else {
+		printf("nabla-init: unknown mode \"%s\" (hello, poweroff, exit=N, test, segv, pipe-child)\n", mode);
+		rc = 2;
+	}
+	fflush(stdout);
+	return rc;
+}
