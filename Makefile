@@ -11,6 +11,8 @@ GUEST_NAMES := hello fixed exit abort quiet time globals tls fpu exception hostc
 	blk maxdev console net net2 blkbench trapbench initrd
 GUESTS := $(addprefix target/guests/,$(GUEST_NAMES))
 TENDER := target/release/nabla-tender
+KERNEL := build/linux.nabla
+PLATFORM_UML := target/platform-uml/release/libnabla_platform.a
 # The tender is linked statically (static-pie): no dynamic loader at
 # start-up, which is a third of its exec-to-exit time. RUSTFLAGS with an
 # explicit --target applies to the tender only, not to build scripts and
@@ -52,8 +54,10 @@ c-guests: tender
 initramfs: tender
 	scripts/build-init.sh target/init
 
-run: all
-	$(TENDER) target/guests/hello Hello_Nabla
+# Boot Linux on the default initramfs: the kernel banner, the test init's
+# greeting, then power-off (the tender exits 0).
+run: tender kernel initramfs
+	$(TENDER) --mem=64 --initrd target/init/test.cpio.gz $(KERNEL)
 
 lint: setup
 	$(CARGO) fmt --all --check
@@ -64,7 +68,7 @@ lint: setup
 unit: setup
 	$(CARGO) test --release --workspace --exclude nabla-tests
 
-integration: all
+integration: all kernel initramfs
 	$(CARGO) test --release -p nabla-tests
 
 test: lint unit integration
@@ -72,16 +76,16 @@ test: lint unit integration
 bench: all
 	scripts/bench.sh
 
-# Debian's linux-source-6.12, fetched and extracted once under build/: the
-# first step of the Linux guest (in progress; not part of `make test`).
+# Debian's linux-source-6.12, fetched and extracted once under build/.
 kernel-source:
 	scripts/kernel-source.sh
 
-# The kernel from the patch series and kernel-patches/nabla.config, built
-# out of tree in build/linux. The series is still empty: today this builds
-# a small stock UML (build/linux/vmlinux), not yet a nabla guest.
-kernel:
-	scripts/kernel.sh
+# The Linux guest (build/linux.nabla): the platform library with the UML
+# host operations, then the kernel from the patch series and
+# kernel-patches/nabla.config, built out of tree in build/linux.
+kernel: setup
+	$(CARGO) rustc --release -p nabla-platform --features uml --crate-type staticlib --target-dir target/platform-uml
+	scripts/kernel.sh $(PLATFORM_UML)
 
 clean:
 	$(CARGO) clean

@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # make kernel: Debian's linux-source-6.12, our patch series, our config,
-# built out of tree under build/.
+# built out of tree under build/, linked against the platform library.
+#
+#   scripts/kernel.sh PLATFORM_LIB
 #
 #   build/linux-source-6.12   the source, extracted once (kernel-source.sh),
 #                             a git repository whose tag `pristine` is the
 #                             unpatched tree
 #   build/linux               the build tree (O=)
+#   build/linux.nabla         the result: the kernel nabla-tender boots
 #
 # The series is re-applied only when a patch or the series changes, by
-# resetting to `pristine` and applying every patch again: files no patch
-# touches keep their timestamps, so an edited patch rebuilds only what it
-# changes, never the whole kernel.
+# resetting to `pristine` and applying every patch again as a commit
+# (`git am`, so that the tree can be edited and the series regenerated
+# with `git format-patch pristine`): files no patch touches keep their
+# timestamps, so an edited patch rebuilds only what it changes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=$root/build/linux-source-6.12
 out=$root/build/linux
 patches=$root/kernel-patches
+lib=$(realpath "${1:?usage: kernel.sh PLATFORM_LIB}")
 
 need=()
 for tool in flex bison bc; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -41,11 +46,12 @@ list=$(grep -v '^\s*#' "$patches/series" | grep -v '^\s*$' || true)
 stamp=$(cd "$patches" && cat series $list | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$src/.git/nabla-series" 2>/dev/null)" != "$stamp" ]; then
     echo "kernel: applying the patch series"
+    "${git_[@]}" am --abort >/dev/null 2>&1 || true
     "${git_[@]}" reset -q --hard pristine
     "${git_[@]}" clean -qfdx
     for p in $list; do
         echo "  $p"
-        "${git_[@]}" apply "$patches/$p"
+        "${git_[@]}" am -q "$patches/$p"
     done
     echo "$stamp" > "$src/.git/nabla-series"
 fi
@@ -56,5 +62,10 @@ if ! cmp -s "$patches/nabla.config" "$out/.nabla.config"; then
     KCONFIG_ALLCONFIG="$patches/nabla.config" make -s -C "$src" O="$out" ARCH=um allnoconfig
     cp "$patches/nabla.config" "$out/.nabla.config"
 fi
-make -s -C "$src" O="$out" ARCH=um -j"$(nproc)" vmlinux
-echo "kernel: $out/vmlinux"
+# Kbuild does not know about the platform library: relink when it changed.
+if [ -e "$out/vmlinux" ] && [ "$lib" -nt "$out/vmlinux" ]; then
+    rm -f "$out/vmlinux"
+fi
+make -s -C "$src" O="$out" ARCH=um -j"$(nproc)" NABLA_PLATFORM="$lib" vmlinux
+cp "$out/vmlinux" "$root/build/linux.nabla"
+echo "kernel: build/linux.nabla"

@@ -15,6 +15,49 @@ pub const NOTE_NAME: [u8; 6] = *b"Nabla\0";
 pub const NOTE_TYPE_ABI: u32 = 1;
 /// Note type of the device manifest ([`ManifestEntry`]s).
 pub const NOTE_TYPE_MANIFEST: u32 = 2;
+/// Note type of the guest's flags (one `u32` of `GUEST_FLAG_*` bits).
+pub const NOTE_TYPE_FLAGS: u32 = 3;
+/// Name of the section guests put their flags note in.
+pub const FLAGS_NOTE_SECTION: &str = ".note.nabla.flags";
+/// Guest flag: the guest runs code it places in its own free memory (a
+/// kernel running user programs), so the tender maps all guest memory
+/// outside the image read, write and execute. The guest could write and
+/// run its own code anyway; the flag only lifts W^X outside the image.
+pub const GUEST_FLAG_EXEC_MEMORY: u32 = 1 << 0;
+/// Every guest flag this ABI version defines.
+pub const GUEST_FLAGS_KNOWN: u32 = GUEST_FLAG_EXEC_MEMORY;
+
+/// A whole flags note record, as a guest embeds it.
+#[repr(C, align(4))]
+#[derive(Clone, Copy, Debug)]
+pub struct FlagsNote {
+    /// `NOTE_NAME.len()` (6).
+    pub namesz: u32,
+    /// 4.
+    pub descsz: u32,
+    /// [`NOTE_TYPE_FLAGS`].
+    pub note_type: u32,
+    /// [`NOTE_NAME`] padded to 8 bytes.
+    pub name: [u8; 8],
+    /// `GUEST_FLAG_*` bits.
+    pub flags: u32,
+}
+
+const_assert_eq!(size_of::<FlagsNote>(), 24);
+
+impl FlagsNote {
+    /// A flags note with `flags`.
+    pub const fn new(flags: u32) -> FlagsNote {
+        FlagsNote {
+            namesz: NOTE_NAME.len() as u32,
+            descsz: 4,
+            note_type: NOTE_TYPE_FLAGS,
+            name: [b'N', b'a', b'b', b'l', b'a', 0, 0, 0],
+            flags,
+        }
+    }
+}
+
 /// Name of the section guests put their manifest note in.
 pub const MANIFEST_NOTE_SECTION: &str = ".note.nabla.manifest";
 /// Name of the section guests put their ABI note in.

@@ -25,6 +25,8 @@ use nabla_abi::{BootInfo, DeviceInfo, Hypercalls, RESULT_AGAIN, RESULT_OK, TrapV
 pub mod rt;
 #[cfg(feature = "solo5")]
 pub mod solo5;
+#[cfg(feature = "uml")]
+pub mod uml;
 
 static BOOT: AtomicPtr<BootInfo> = AtomicPtr::new(core::ptr::null_mut());
 

@@ -7,6 +7,9 @@
 //! the guest's `nabla_main` (declared with [`crate::guest_main!`]) and
 //! exits with its return value.
 //!
+//! With the `uml` feature the kernel provides the memory functions, so the
+//! runtime leaves them out.
+//!
 //! The memory functions use `rep movsb` / `rep stosb` in inline assembly:
 //! written as Rust loops, the optimiser would turn them back into calls to
 //! themselves.
@@ -14,20 +17,25 @@
 use core::arch::asm;
 use nabla_abi::BootInfo;
 
-#[cfg(not(feature = "solo5"))]
+#[cfg(not(any(feature = "solo5", feature = "uml")))]
 unsafe extern "Rust" {
     fn nabla_main(cmdline: &str) -> i32;
 }
 
-#[cfg(not(feature = "solo5"))]
+#[cfg(not(any(feature = "solo5", feature = "uml")))]
 fn run_main() -> i32 {
     // SAFETY: `nabla_main` is defined by `guest_main!` with this signature.
     unsafe { nabla_main(crate::cmdline()) }
 }
 
-#[cfg(feature = "solo5")]
+#[cfg(all(feature = "solo5", not(feature = "uml")))]
 fn run_main() -> i32 {
     crate::solo5::run_app()
+}
+
+#[cfg(feature = "uml")]
+fn run_main() -> i32 {
+    crate::uml::run()
 }
 
 unsafe extern "C" {
@@ -72,6 +80,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 
 /// # Safety
 /// As C `memcpy`.
+#[cfg(not(feature = "uml"))]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     // SAFETY: the C contract: both ranges valid, not overlapping.
@@ -83,6 +92,7 @@ pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut 
 
 /// # Safety
 /// As C `memmove`.
+#[cfg(not(feature = "uml"))]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     if (dst as usize) <= (src as usize) || (dst as usize) >= (src as usize).wrapping_add(n) {
@@ -100,6 +110,7 @@ pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut
 
 /// # Safety
 /// As C `memset`.
+#[cfg(not(feature = "uml"))]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
     // SAFETY: the C contract: the range is valid.
@@ -111,6 +122,7 @@ pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
 
 /// # Safety
 /// As C `memcmp`.
+#[cfg(not(feature = "uml"))]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     let mut i = 0;
@@ -127,6 +139,7 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 
 /// # Safety
 /// As C `bcmp`.
+#[cfg(not(feature = "uml"))]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     // SAFETY: same contract.
@@ -141,6 +154,7 @@ pub extern "C" fn rust_eh_personality() {}
 
 /// # Safety
 /// As C `strlen`: `s` is NUL-terminated.
+#[cfg(not(feature = "uml"))]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn strlen(s: *const u8) -> usize {
     let mut n = 0;

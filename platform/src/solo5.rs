@@ -16,6 +16,7 @@ use core::ffi::{CStr, c_char, c_int};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Stack kept below the top of memory when computing the Solo5 heap.
+#[cfg(not(feature = "uml"))]
 const STACK_RESERVE: u64 = 128 * 1024;
 
 /// `struct solo5_start_info`.
@@ -47,11 +48,13 @@ pub struct NetInfo {
     pub mtu: usize,
 }
 
+#[cfg(not(feature = "uml"))]
 unsafe extern "C" {
     fn solo5_app_main(si: *const StartInfo) -> c_int;
 }
 
 /// Run the C application (called by the runtime's `_start`).
+#[cfg(not(feature = "uml"))]
 pub fn run_app() -> i32 {
     let b = crate::boot_info();
     let heap_end = b.stack_top.saturating_sub(STACK_RESERVE).max(b.image_end);

@@ -14,7 +14,7 @@
 //! [`MAX_PHDRS`] program headers, no segment both writable and executable,
 //! no overlapping segments.
 
-use nabla_abi::note::{AbiDesc, ManifestEntry, NOTE_TYPE_ABI, NOTE_TYPE_MANIFEST};
+use nabla_abi::note::{AbiDesc, GUEST_FLAGS_KNOWN, ManifestEntry, NOTE_TYPE_ABI, NOTE_TYPE_FLAGS, NOTE_TYPE_MANIFEST};
 use nabla_abi::{DEVICE_BLOCK, DEVICE_NAME_MAX, DEVICE_NET, MAX_DEVICES};
 use object::LittleEndian as LE;
 use object::elf;
@@ -61,6 +61,9 @@ pub enum ElfError {
     /// A note header or descriptor is malformed.
     #[error("malformed ELF note ({0})")]
     BadNote(&'static str),
+    /// The guest flags note is malformed or has unknown bits.
+    #[error("bad guest flags note: {0}")]
+    BadFlags(String),
     /// The device manifest note is malformed.
     #[error("bad device manifest: {0}")]
     BadManifest(String),
@@ -127,6 +130,8 @@ pub struct Image {
     pub abi: AbiDesc,
     /// The devices the guest declares, in handle order.
     pub manifest: Vec<ManifestEntry>,
+    /// `GUEST_FLAG_*` bits from the guest's flags note (0 without one).
+    pub flags: u32,
 }
 
 fn page_down(x: u64) -> u64 {
@@ -241,7 +246,8 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
     let abi = find_abi_note(data, phdrs)?;
     check_abi(&abi)?;
     let manifest = find_manifest(data, phdrs)?;
-    Ok(Image { kind, entry, segments, start, end, relocs, relro, abi, manifest })
+    let flags = find_flags(data, phdrs)?;
+    Ok(Image { kind, entry, segments, start, end, relocs, relro, abi, manifest, flags })
 }
 
 /// Bytes of the file that back link addresses `vaddr..vaddr+len`.
@@ -378,6 +384,17 @@ pub fn manifest(data: &[u8]) -> Result<Vec<ManifestEntry>, ElfError> {
     let hdr = elf::FileHeader64::<LE>::parse(data).map_err(|_| ElfError::Malformed("bad or truncated ELF header"))?;
     let phdrs = hdr.program_headers(LE, data).map_err(|_| ElfError::Malformed("program headers out of file"))?;
     find_manifest(data, phdrs)
+}
+
+/// The guest's flags note: one `u32`, only bits this ABI defines.
+fn find_flags(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<u32, ElfError> {
+    let Some(desc) = find_note(data, phdrs, NOTE_TYPE_FLAGS)? else { return Ok(0) };
+    let bytes: [u8; 4] = desc.try_into().map_err(|_| ElfError::BadFlags(format!("{} bytes, not 4", desc.len())))?;
+    let flags = u32::from_le_bytes(bytes);
+    if flags & !GUEST_FLAGS_KNOWN != 0 {
+        return Err(ElfError::BadFlags(format!("unknown flags {:#x}", flags & !GUEST_FLAGS_KNOWN)));
+    }
+    Ok(flags)
 }
 
 fn find_manifest(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<Vec<ManifestEntry>, ElfError> {

@@ -15,6 +15,7 @@
 
 use crate::elf::{Image, Kind, PAGE};
 use crate::memory::{GuestMemory, MemError};
+use nabla_abi::note::GUEST_FLAG_EXEC_MEMORY;
 use nabla_abi::{BOOT_MAGIC, BootInfo, CMDLINE_MAX, DeviceInfo};
 use object::elf::{PF_W, PF_X};
 
@@ -118,6 +119,19 @@ pub fn load(mem: &mut GuestMemory, image: &Image, data: &[u8], p: &BootParams<'_
         }
         if prot != libc::PROT_READ | libc::PROT_WRITE {
             mem.protect(start..end, prot)?;
+        }
+    }
+    if image.flags & GUEST_FLAG_EXEC_MEMORY != 0 {
+        // A kernel loads and runs user programs in its free memory: make
+        // everything outside the image executable (the guest's choice;
+        // it can only run code it could already write).
+        let img = (lo & !(PAGE - 1))..hi.next_multiple_of(PAGE);
+        let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+        if img.start > range.start {
+            mem.protect(range.start..img.start, rwx)?;
+        }
+        if img.end < boot_area {
+            mem.protect(img.end..boot_area, rwx)?;
         }
     }
     if let Some(relro) = &image.relro {
