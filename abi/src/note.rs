@@ -24,8 +24,14 @@ pub const FLAGS_NOTE_SECTION: &str = ".note.nabla.flags";
 /// outside the image read, write and execute. The guest could write and
 /// run its own code anyway; the flag only lifts W^X outside the image.
 pub const GUEST_FLAG_EXEC_MEMORY: u32 = 1 << 0;
+/// Guest flag: deliver a preemption tick. The tender arms a host CPU-time
+/// interval timer (`ITIMER_VIRTUAL`, before the sandbox, re-armed by the
+/// host kernel) and forwards each tick that interrupts guest code outside
+/// the image (user programs of a guest kernel) to the fault entry as
+/// `SIGVTALRM`; ticks elsewhere are dropped.
+pub const GUEST_FLAG_PREEMPT_TICK: u32 = 1 << 1;
 /// Every guest flag this ABI version defines.
-pub const GUEST_FLAGS_KNOWN: u32 = GUEST_FLAG_EXEC_MEMORY;
+pub const GUEST_FLAGS_KNOWN: u32 = GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK;
 
 /// A whole flags note record, as a guest embeds it.
 #[repr(C, align(4))]

@@ -21,15 +21,16 @@
 //! Limits: one CPU. `os_getrandom` needs RDRAND (else the kernel seeds
 //! itself from other sources).
 
-use crate::abi::note::{FlagsNote, GUEST_FLAG_EXEC_MEMORY};
+use crate::abi::note::{FlagsNote, GUEST_FLAG_EXEC_MEMORY, GUEST_FLAG_PREEMPT_TICK};
 use crate::abi::{BootInfo, TrapVector};
 use core::ffi::{c_char, c_int, c_long, c_ulonglong};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// The kernel runs user programs from its free memory.
+/// The kernel runs user programs from its free memory, and preempts them
+/// on the tender's tick.
 #[used]
 #[unsafe(link_section = ".note.nabla.flags")]
-static NABLA_FLAGS_NOTE: FlagsNote = FlagsNote::new(GUEST_FLAG_EXEC_MEMORY);
+static NABLA_FLAGS_NOTE: FlagsNote = FlagsNote::new(GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK);
 
 unsafe extern "C" {
     fn linux_main(argc: c_int, argv: *mut *mut c_char) -> c_int;

@@ -56,6 +56,8 @@ pub struct Entry {
     pub stack_top: u64,
     /// Address of the [`BootInfo`].
     pub boot_info: u64,
+    /// Where the image was loaded (start, end).
+    pub image: (u64, u64),
 }
 
 /// What the guest is told at boot besides its image.
@@ -176,7 +178,7 @@ pub fn load(mem: &mut GuestMemory, image: &Image, data: &[u8], p: &BootParams<'_
         ..BootInfo::default()
     };
     mem.write(boot_area, as_bytes(&info))?;
-    Ok(Entry { pc: image.entry.wrapping_add(bias), stack_top: boot, boot_info: boot_area })
+    Ok(Entry { pc: image.entry.wrapping_add(bias), stack_top: boot, boot_info: boot_area, image: (lo, hi) })
 }
 
 /// The bytes of an ABI struct.

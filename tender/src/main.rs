@@ -5,6 +5,7 @@
 #![no_main]
 
 use clap::Parser;
+use nabla_abi::note::GUEST_FLAG_PREEMPT_TICK;
 use nabla_tender::modules::Module;
 use nabla_tender::modules::block::BlockArgs;
 use nabla_tender::modules::console::Console;
@@ -98,6 +99,7 @@ fn run() -> ! {
     let guest = core.mem.range();
     runtime::install(runtime::Runtime {
         guest: core.mem.guest_range(),
+        image: entry.image,
         host_code: nabla_tender::host_code(),
         epfd: core.epfd,
         console_in: console.input,
@@ -113,6 +115,10 @@ fn run() -> ! {
         ndevices: devices.runtime.len(),
     });
     signals::install().unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot install signal handlers: {e}")));
+    if image.flags & GUEST_FLAG_PREEMPT_TICK != 0 {
+        signals::arm_tick()
+            .unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot arm the preemption tick: {e}")));
+    }
 
     // Last change to the host before the sandbox: the console's raw mode.
     nabla_tender::terminal::enter_raw();

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 pub struct Runtime {
     /// Guest memory.
     pub guest: GuestRange,
+    /// The guest image (start, end): a preemption tick there is dropped.
+    pub image: (u64, u64),
     /// Executable host code (see `host_code`): a fault there is a tender bug.
     pub host_code: [(u64, u64); crate::MAX_HOST_CODE],
     /// epoll fd used by `yield_until`.

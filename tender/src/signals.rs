@@ -27,8 +27,25 @@ use std::io;
 const ALT_STACK: usize = 64 * 1024;
 
 /// Signals the tender takes over.
-pub const HANDLED: [libc::c_int; 6] =
-    [libc::SIGSYS, libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP];
+pub const HANDLED: [libc::c_int; 7] =
+    [libc::SIGSYS, libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGVTALRM];
+
+/// Period of the preemption tick, in microseconds of the process's CPU time.
+pub const TICK_US: i64 = 10_000;
+
+/// Arm the preemption tick (guests with `GUEST_FLAG_PREEMPT_TICK`): a
+/// host interval timer counting the process's user CPU time, so an idle
+/// guest (blocked in `yield_until`) takes no ticks, and the host kernel
+/// re-arms it, so it needs no syscall once the sandbox is on.
+pub fn arm_tick() -> io::Result<()> {
+    let period = libc::timeval { tv_sec: 0, tv_usec: TICK_US as libc::suseconds_t };
+    let it = libc::itimerval { it_interval: period, it_value: period };
+    // SAFETY: `it` is a valid itimerval; the old value is not wanted.
+    if unsafe { libc::setitimer(libc::ITIMER_VIRTUAL, &it, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 /// The `SIGSYS` part of `siginfo_t` (Linux UAPI layout on x86_64).
 #[repr(C)]
@@ -44,6 +61,7 @@ struct SigsysInfo {
 
 /// The fault part of `siginfo_t`.
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct FaultInfo {
     signo: i32,
     errno: i32,
@@ -122,6 +140,7 @@ fn signal_name(sig: i32) -> &'static str {
         libc::SIGILL => "SIGILL",
         libc::SIGSYS => "SIGSYS",
         libc::SIGTRAP => "SIGTRAP",
+        libc::SIGVTALRM => "SIGVTALRM",
         _ => "signal",
     }
 }
@@ -160,6 +179,15 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     let g = &mut uc.uc_mcontext.gregs;
     let ip = g[libc::REG_RIP as usize] as u64;
 
+    // The preemption tick goes to the guest only when it interrupted guest
+    // code outside the image (a user program of a guest kernel); in the
+    // guest kernel or in the tender it is dropped, as the kernel checks its
+    // timers itself whenever it returns to user code or idles.
+    let tick = sig == libc::SIGVTALRM;
+    if tick && (!rt.guest.contains(ip) || (rt.image.0..rt.image.1).contains(&ip)) {
+        return;
+    }
+
     // SAFETY: the kernel fills the common fields for every signal, and
     // `_sigsys` for SIGSYS (the struct only covers the union's start).
     let si = unsafe { &*info.cast::<SigsysInfo>() };
@@ -187,8 +215,13 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         )
     }
 
-    // SAFETY: for the fault signals the kernel fills `si_addr`.
-    let fi = unsafe { &*info.cast::<FaultInfo>() };
+    let fi = if tick {
+        // A tick has no fault address.
+        FaultInfo { signo: sig, errno: 0, code: 0, _pad: 0, addr: 0 }
+    } else {
+        // SAFETY: for the fault signals the kernel fills `si_addr`.
+        unsafe { *info.cast::<FaultInfo>() }
+    };
     if rt.in_host_code(ip) {
         exit::with_message(
             exit::INTERNAL,

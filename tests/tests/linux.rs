@@ -1,0 +1,122 @@
+//! The Linux guest: boot `build/linux.nabla` (from `make kernel`) in the
+//! real tender with the test initramfs (`make initramfs`) and check what
+//! the kernel and the test init (`tests/init/init.c`) report.
+
+#![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
+
+use nabla_tests::{Run, root, run_with_timeout};
+use std::path::PathBuf;
+
+fn kernel() -> String {
+    path("build/linux.nabla")
+}
+
+fn initramfs() -> String {
+    path("target/init/test.cpio.gz")
+}
+
+fn path(rel: &str) -> String {
+    let p: PathBuf = root().join(rel);
+    assert!(p.exists(), "{} is missing: run `make test`, which builds it", p.display());
+    p.to_str().expect("utf-8 path").to_owned()
+}
+
+/// Boot with the test initramfs; `init_mode` goes to the init through the
+/// kernel command line (words with `=` become its environment).
+fn boot(init_mode: Option<&str>) -> Run {
+    let (k, i) = (kernel(), initramfs());
+    let env = init_mode.map(|m| format!("NABLA_INIT={m}"));
+    let mut args = vec!["--mem=64", "--initrd", &i, &k];
+    if let Some(e) = &env {
+        args.extend(["--", e]);
+    }
+    run_with_timeout(&args, 60).expect("the Linux guest did not finish within 60 s")
+}
+
+#[test]
+fn linux_boots_to_the_init_greeting_and_powers_off() {
+    let r = boot(None);
+    assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Linux version 6.12"), "no kernel banner:\n{}", r.stdout);
+    assert!(r.stdout.contains("Run /init as init process"), "{}", r.stdout);
+    assert!(r.stdout.contains("nabla-init: hello from Linux 6.12"), "no greeting:\n{}", r.stdout);
+    assert!(r.stdout.contains("(x86_64)"), "{}", r.stdout);
+    assert!(r.stdout.contains("reboot: Power down"), "{}", r.stdout);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}
+
+#[test]
+fn the_test_init_passes_every_check() {
+    let r = boot(Some("test"));
+    assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("nabla-init: test mode, pid 1"), "{}", r.stdout);
+    let checks = [
+        "uname",
+        "pid",
+        "console",
+        "proc-version",
+        "proc-status",
+        "tmpfs",
+        "monotonic",
+        "nanosleep",
+        "spawn-exit",
+        "spawn-segv",
+        "preempt",
+        "fork",
+        "pipe",
+        "signal",
+        "pthread",
+    ];
+    for c in checks {
+        let ok = r.stdout.lines().any(|l| l == format!("ok {c}") || l.starts_with(&format!("ok {c} ")));
+        assert!(ok, "check {c} did not pass:\n{}", r.stdout);
+    }
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("nabla-init: {} passed, 0 failed", checks.len())), "{}", r.stdout);
+    assert!(r.stdout.contains("reboot: Power down"), "{}", r.stdout);
+}
+
+#[test]
+fn fork_fails_cleanly_and_a_segfaulting_child_dies_alone() {
+    // (and, in "preempt", a child spinning without syscalls is preempted:
+    // without the tender's tick the guest hangs there and the run times out)
+    let r = boot(Some("test"));
+    assert!(r.stdout.contains("ok fork (fails as on nommu: Invalid argument)"), "{}", r.stdout);
+    assert!(r.stdout.contains("ok spawn-segv"), "{}", r.stdout);
+    // The parent went on after its child's SIGSEGV.
+    assert!(r.stdout.contains("ok pthread"), "{}", r.stdout);
+}
+
+#[test]
+fn an_init_that_exits_panics_the_kernel_and_fails_the_tender() {
+    for status in [3, 42] {
+        let r = boot(Some(&format!("exit={status}")));
+        assert_eq!(r.code, Some(255), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        let panic = format!("Kernel panic - not syncing: Attempted to kill init! exitcode={:#010x}", status << 8);
+        assert!(r.stdout.contains(&panic), "no panic message:\n{}", r.stdout);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("the Linux kernel panicked"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn without_an_initramfs_the_kernel_reports_no_init() {
+    let k = kernel();
+    let r = run_with_timeout(&["--mem=32", &k], 60).expect("timed out");
+    assert_eq!(r.code, Some(255), "{r:?}");
+    assert!(r.stdout.contains("No working init found"), "{}", r.stdout);
+    assert!(r.stderr.contains("the Linux kernel panicked"), "{}", r.stderr);
+}
+
+#[test]
+fn a_kernel_without_enough_memory_is_refused_in_one_line() {
+    let k = kernel();
+    // Too small for the image: the tender refuses it.
+    let r = run_with_timeout(&["--mem=2", &k], 30).expect("timed out");
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    // Room for the image but not for Linux: the kernel says so and exits.
+    let r = run_with_timeout(&["--mem=8", &k], 30).expect("timed out");
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stdout.contains("8 MiB of guest memory is too little for this kernel; use --mem="), "{}", r.stdout);
+}
