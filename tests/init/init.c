@@ -14,7 +14,15 @@
  *               "FAIL NAME: detail"), then "nabla-init: N passed, M failed",
  *               then power off
  *   segv        dereference NULL (helper for the test mode)
+ *   spin        loop forever without syscalls (helper for the test mode)
  *   pipe-child  write a known string to stdout (helper for the test mode)
+ *   bench-getpid=N  time N syscall(SYS_getpid) (musl does not cache it),
+ *               print "nabla-init: bench getpid N calls X ns/call", power off
+ *   bench-null=N    the same with syscall number 1000 (no such syscall:
+ *               ENOSYS), "nabla-init: bench null N calls X ns/call"
+ *   bench-spawn=N   time N posix_spawn of this program in mode exit=0, each
+ *               followed by waitpid, "nabla-init: bench spawn N spawns X
+ *               us/spawn" (the make bench figures; not part of test)
  *
  * The program also runs natively as an ordinary process (not pid 1), so
  * its checks can be tried on the host: then it mounts nothing, never calls
@@ -35,6 +43,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,6 +52,8 @@
 extern char **environ;
 
 #define TMPFS_MAGIC_VALUE 0x01021994
+/* Without an MMU there is no shmem: Linux serves "tmpfs" with ramfs. */
+#define RAMFS_MAGIC_VALUE 0x858458f6
 #define PIPE_MESSAGE "nabla-init pipe child: 0123456789 abcdefghijklmnopqrstuvwxyz\n"
 
 static const char *self_path = "/init";
@@ -244,7 +255,8 @@ static int check_tmpfs(void)
 		struct statfs sf;
 		if (statfs("/tmp", &sf) != 0)
 			return fail_errno("statfs /tmp");
-		if ((unsigned long)sf.f_type != TMPFS_MAGIC_VALUE)
+		if ((unsigned long)sf.f_type != TMPFS_MAGIC_VALUE &&
+		    (unsigned long)sf.f_type != RAMFS_MAGIC_VALUE)
 			return fail("/tmp has f_type %#lx after mounting tmpfs", (unsigned long)sf.f_type);
 	}
 	snprintf(dir, sizeof dir, "%s/nabla-init-%d", base, (int)getpid());
@@ -343,6 +355,43 @@ static int check_spawn_segv(void)
 		char s[96];
 		describe_status(status, s, sizeof s);
 		return fail("child %s, want SIGSEGV", s);
+	}
+	return 1;
+}
+
+/* Spin in user mode without a syscall, forever (helper for preempt). */
+static int mode_spin(void)
+{
+	volatile unsigned long n = 0;
+	for (;;)
+		n++;
+	return 0;
+}
+
+/*
+ * A child that spins without making syscalls must not freeze the system:
+ * the parent gets the CPU back, sleeps 20 ms while the child spins, then
+ * kills it.
+ */
+static int check_preempt(void)
+{
+	pid_t pid;
+	int status, err = spawn_self("spin", NULL, &pid);
+	if (err)
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	struct timespec d = { 0, 20 * 1000 * 1000 };
+	if (nanosleep(&d, NULL) != 0) {
+		kill(pid, SIGKILL);
+		return fail_errno("nanosleep next to a spinning child");
+	}
+	if (kill(pid, SIGKILL) != 0)
+		return fail_errno("kill the spinning child");
+	if (!wait_child(pid, &status))
+		return 0;
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+		char s[96];
+		describe_status(status, s, sizeof s);
+		return fail("spinning child %s, want SIGKILL", s);
 	}
 	return 1;
 }
@@ -512,6 +561,7 @@ static int mode_test(void)
 	run_check("nanosleep", check_nanosleep);
 	run_check("spawn-exit", check_spawn_exit);
 	run_check("spawn-segv", check_spawn_segv);
+	run_check("preempt", check_preempt);
 	run_check("fork", check_fork);
 	run_check("pipe", check_pipe);
 	run_check("signal", check_signal);
@@ -572,6 +622,95 @@ static int mode_pipe_child(void)
 	return 0;
 }
 
+/* ---- benchmarks (make bench; the test mode does not run them) ---- */
+
+/* An invalid syscall number: the kernel answers ENOSYS. */
+#define BENCH_NULL_SYSCALL 1000
+
+/* Parses the N of a bench mode (1..10^9); returns it, or 0 after printing why. */
+static long bench_count(const char *what, const char *arg)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || n < 1 || n > 1000000000L) {
+		printf("nabla-init: bench %s: bad count \"%s\" (want 1..1000000000)\n", what, arg);
+		return 0;
+	}
+	return n;
+}
+
+/* After a benchmark: power off as init, exit natively (no message). */
+static int bench_done(int rc)
+{
+	fflush(stdout);
+	if (native)
+		return rc;
+	return power_off();
+}
+
+/* bench-getpid=N and bench-null=N: N calls of one syscall, timed. */
+static int mode_bench_syscall(const char *what, long nr, long want_errno, const char *arg)
+{
+	long n = bench_count(what, arg);
+	if (!n)
+		return bench_done(2);
+	long long t1 = mono_ns();
+	long bad = 0;
+	for (long i = 0; i < n; i++) {
+		long r = syscall(nr);
+		if (want_errno ? (r != -1 || errno != want_errno) : r <= 0)
+			bad++;
+	}
+	long long t2 = mono_ns();
+	if (t1 < 0 || t2 < 0) {
+		printf("nabla-init: bench %s: clock_gettime: %s\n", what, strerror(errno));
+		return bench_done(1);
+	}
+	if (bad) {
+		printf("nabla-init: bench %s: %ld of %ld calls returned the wrong result\n", what, bad, n);
+		return bench_done(1);
+	}
+	printf("nabla-init: bench %s %ld calls %.1f ns/call\n", what, n, (double)(t2 - t1) / (double)n);
+	return bench_done(0);
+}
+
+/* bench-spawn=N: N x (posix_spawn of this program in mode exit=0, waitpid). */
+static int mode_bench_spawn(const char *arg)
+{
+	long n = bench_count("spawn", arg);
+	if (!n)
+		return bench_done(2);
+	char *argv[] = {(char *)self_path, (char *)"exit=0", NULL};
+	detail[0] = 0;
+	fflush(stdout);
+	long long t1 = mono_ns();
+	for (long i = 0; i < n; i++) {
+		pid_t pid;
+		int status, err = posix_spawn(&pid, self_path, NULL, NULL, argv, environ);
+		if (err) {
+			printf("nabla-init: bench spawn: posix_spawn %s: %s\n", self_path, strerror(err));
+			return bench_done(1);
+		}
+		if (!wait_child(pid, &status) || status != 0) {
+			char s[96];
+			if (detail[0])
+				snprintf(s, sizeof s, "%s", detail);
+			else
+				describe_status(status, s, sizeof s);
+			printf("nabla-init: bench spawn: child %d: %s\n", (int)pid, s);
+			return bench_done(1);
+		}
+	}
+	long long t2 = mono_ns();
+	if (t1 < 0 || t2 < 0) {
+		printf("nabla-init: bench spawn: clock_gettime: %s\n", strerror(errno));
+		return bench_done(1);
+	}
+	printf("nabla-init: bench spawn %ld spawns %.1f us/spawn\n", n, (double)(t2 - t1) / 1000.0 / (double)n);
+	return bench_done(0);
+}
+
 int main(int argc, char **argv)
 {
 	native = getpid() != 1;
@@ -596,10 +735,19 @@ int main(int argc, char **argv)
 		rc = mode_exit(mode + 5);
 	else if (strcmp(mode, "segv") == 0)
 		rc = mode_segv();
+	else if (strcmp(mode, "spin") == 0)
+		rc = mode_spin();
 	else if (strcmp(mode, "pipe-child") == 0)
 		rc = mode_pipe_child();
+	else if (strncmp(mode, "bench-getpid=", 13) == 0)
+		rc = mode_bench_syscall("getpid", SYS_getpid, 0, mode + 13);
+	else if (strncmp(mode, "bench-null=", 11) == 0)
+		rc = mode_bench_syscall("null", BENCH_NULL_SYSCALL, ENOSYS, mode + 11);
+	else if (strncmp(mode, "bench-spawn=", 12) == 0)
+		rc = mode_bench_spawn(mode + 12);
 	else {
-		printf("nabla-init: unknown mode \"%s\" (hello, poweroff, exit=N, test, segv, pipe-child)\n", mode);
+		printf("nabla-init: unknown mode \"%s\" (hello, poweroff, exit=N, test, segv, pipe-child, "
+		       "bench-getpid=N, bench-null=N, bench-spawn=N)\n", mode);
 		rc = 2;
 	}
 	fflush(stdout);
