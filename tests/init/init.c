@@ -15,6 +15,8 @@
  *               then power off
  *   segv        dereference NULL (helper for the test mode)
  *   spin        loop forever without syscalls (helper for the test mode)
+ *   fpe, ill    die of SIGFPE, SIGILL (helpers for the test mode)
+ *   fpu-child   compute in round-toward-zero mode (helper for the test mode)
  *   pipe-child  write a known string to stdout (helper for the test mode)
  *   bench-getpid=N  time N syscall(SYS_getpid) (musl does not cache it),
  *               print "nabla-init: bench getpid N calls X ns/call", power off
@@ -31,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fenv.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -359,6 +362,86 @@ static int check_spawn_segv(void)
 	return 1;
 }
 
+/* Divide by zero (helper: SIGFPE). */
+static int mode_fpe(void)
+{
+	volatile int zero = 0, one = 1;
+	return one / zero;
+}
+
+/* An undefined instruction (helper: SIGILL). */
+static int mode_ill(void)
+{
+	__asm__ volatile("ud2");
+	return 0;
+}
+
+/* A child killed by SIGFPE, then one by SIGILL; the parent goes on. */
+static int check_spawn_fault(const char *mode, int want)
+{
+	pid_t pid;
+	int status, err = spawn_self(mode, NULL, &pid);
+	if (err)
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	if (!wait_child(pid, &status))
+		return 0;
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != want) {
+		char s[96];
+		describe_status(status, s, sizeof s);
+		return fail("%s child %s, want signal %d", mode, s, want);
+	}
+	return 1;
+}
+
+static int check_spawn_fpe_ill(void)
+{
+	return check_spawn_fault("fpe", SIGFPE) && check_spawn_fault("ill", SIGILL);
+}
+
+static double fp_series(int n, int yield_every)
+{
+	volatile double one = 1.0;
+	double acc = 0.0;
+	for (int i = 1; i <= n; i++) {
+		acc += one / (double)i * (i % 3 ? 1.5 : -0.25);
+		if (yield_every && i % yield_every == 0)
+			sched_yield();
+	}
+	return acc;
+}
+
+/* Helper for fpu: change the rounding mode and compute, while the parent
+ * computes in between its yields. */
+static int mode_fpu_child(void)
+{
+	fesetround(FE_TOWARDZERO);
+	volatile double sink = fp_series(200000, 0);
+	(void)sink;
+	return 0;
+}
+
+/*
+ * FPU/SSE state survives syscalls and switches: the same series, once
+ * without syscalls and once yielding to a child that changes its own
+ * rounding mode and computes, must give the same bits.
+ */
+static int check_fpu(void)
+{
+	double want = fp_series(100000, 0);
+	pid_t pid;
+	int status, err = spawn_self("fpu-child", NULL, &pid);
+	if (err)
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	double got = fp_series(100000, 1000);
+	if (!wait_child(pid, &status))
+		return 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fail("fpu child did not exit 0");
+	if (got != want || fegetround() != FE_TONEAREST)
+		return fail("FPU state changed across syscalls/switches: %.17g vs %.17g", got, want);
+	return 1;
+}
+
 /* Spin in user mode without a syscall, forever (helper for preempt). */
 static int mode_spin(void)
 {
@@ -561,6 +644,8 @@ static int mode_test(void)
 	run_check("nanosleep", check_nanosleep);
 	run_check("spawn-exit", check_spawn_exit);
 	run_check("spawn-segv", check_spawn_segv);
+	run_check("spawn-fpe-ill", check_spawn_fpe_ill);
+	run_check("fpu", check_fpu);
 	run_check("preempt", check_preempt);
 	run_check("fork", check_fork);
 	run_check("pipe", check_pipe);
@@ -737,6 +822,12 @@ int main(int argc, char **argv)
 		rc = mode_segv();
 	else if (strcmp(mode, "spin") == 0)
 		rc = mode_spin();
+	else if (strcmp(mode, "fpe") == 0)
+		rc = mode_fpe();
+	else if (strcmp(mode, "ill") == 0)
+		rc = mode_ill();
+	else if (strcmp(mode, "fpu-child") == 0)
+		rc = mode_fpu_child();
 	else if (strcmp(mode, "pipe-child") == 0)
 		rc = mode_pipe_child();
 	else if (strncmp(mode, "bench-getpid=", 13) == 0)

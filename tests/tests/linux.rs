@@ -61,6 +61,8 @@ fn the_test_init_passes_every_check() {
         "nanosleep",
         "spawn-exit",
         "spawn-segv",
+        "spawn-fpe-ill",
+        "fpu",
         "preempt",
         "fork",
         "pipe",
