@@ -73,7 +73,7 @@ integration: all kernel initramfs
 
 test: lint unit integration
 
-bench: all
+bench: all kernel initramfs
 	scripts/bench.sh
 
 # Debian's linux-source-6.12, fetched and extracted once under build/.
