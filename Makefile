@@ -57,7 +57,7 @@ initramfs: tender
 # Boot Linux on the default initramfs: the kernel banner, the test init's
 # greeting, then power-off (the tender exits 0).
 run: tender kernel initramfs
-	$(TENDER) --mem=64 --initrd target/init/test.cpio.gz $(KERNEL)
+	$(TENDER) --mem=64 --initrd target/init/test.cpio $(KERNEL)
 
 lint: setup
 	$(CARGO) fmt --all --check

@@ -9,7 +9,7 @@
 #
 # Sections, in order: boot, trap, block, net (unikernel guests), then
 # linux-boot, linux-syscall, linux-spawn (the Linux guest, build/linux.nabla
-# on target/init/test.cpio.gz). ONLY=NAMES (comma- or space-separated;
+# on target/init/test.cpio). ONLY=NAMES (comma- or space-separated;
 # "linux" stands for the three Linux ones) runs just those, e.g.
 # `ONLY=linux scripts/bench.sh`. Environment: RUNS (unikernel boot runs,
 # 500), LINUX_RUNS (Linux boot runs, 50), ROUNDS (interleaved rounds of the
@@ -126,7 +126,7 @@ if want net; then
 fi
 
 # ---- The Linux guest: build/linux.nabla with the test init. ----
-linux_kernel=build/linux.nabla linux_initrd=target/init/test.cpio.gz linux_init=target/init/init
+linux_kernel=build/linux.nabla linux_initrd=target/init/test.cpio linux_init=target/init/init
 linux_tender=(target/release/nabla-tender --quiet --mem=64 --initrd "$linux_initrd" "$linux_kernel" quiet)
 if want linux-boot || want linux-syscall || want linux-spawn; then
     for f in "$linux_kernel" "$linux_initrd" "$linux_init"; do

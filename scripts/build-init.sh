@@ -4,7 +4,7 @@
 #
 #   scripts/build-init.sh OUT_DIR
 #
-# Outputs: OUT_DIR/init (the binary), OUT_DIR/test.cpio.gz (the initramfs:
+# Outputs: OUT_DIR/init (the binary), OUT_DIR/test.cpio (the initramfs:
 # /init, /dev, /dev/console, /proc, /sys, /tmp, /root) and
 # OUT_DIR/musl-static-pie.specs (the gcc specs used). Needs
 # target/release/nabla-cpio (`make tender` builds it). Installs musl-tools
@@ -20,7 +20,7 @@ out=$1
 src=$root/tests/init/init.c
 cpio_tool=$root/target/release/nabla-cpio
 bin=$out/init
-image=$out/test.cpio.gz
+image=$out/test.cpio
 specs=$out/musl-static-pie.specs
 
 if [ ! -x "$cpio_tool" ]; then
@@ -97,8 +97,9 @@ if readelf -d "$bin.tmp" | grep -q '(NEEDED)'; then fail "it needs shared librar
 if readelf -d "$bin.tmp" | grep -q 'TEXTREL'; then fail "it has text relocations"; fi
 mv "$bin.tmp" "$bin"
 
-# The temporary name still ends in .gz: nabla-cpio compresses by name.
-"$cpio_tool" "$out/test.cpio.tmp.gz" \
+# Uncompressed: the kernel unpacks a plain cpio without running inflate
+# (nabla-cpio writes only stored gzip blocks anyway).
+"$cpio_tool" "$out/test.cpio.tmp" \
     "file:/init:$bin:0755" \
     dir:/dev:0755 \
     char:/dev/console:0600:5:1 \
@@ -106,5 +107,5 @@ mv "$bin.tmp" "$bin"
     dir:/sys:0755 \
     dir:/tmp:0755 \
     dir:/root:0700
-mv "$out/test.cpio.tmp.gz" "$image"
+mv "$out/test.cpio.tmp" "$image"
 echo "build-init: built $bin (static-pie, musl) and $image"

@@ -6,6 +6,7 @@
 
 use clap::Parser;
 use nabla_abi::note::GUEST_FLAG_PREEMPT_TICK;
+use nabla_tender::memory::FileBytes;
 use nabla_tender::modules::Module;
 use nabla_tender::modules::block::BlockArgs;
 use nabla_tender::modules::console::Console;
@@ -75,8 +76,9 @@ fn run() -> ! {
         std::process::exit(code)
     });
     let name = cli.kernel.display();
-    let data = std::fs::read(&cli.kernel).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
-    let image = elf::parse(&data).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
+    let file = FileBytes::open(&cli.kernel).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
+    let data = file.bytes();
+    let image = elf::parse(data).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
 
     let mut core = Core::setup(&cli.core).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
     let console = Console::setup(core.epfd);
@@ -93,7 +95,7 @@ fn run() -> ! {
         devices: &devices.info,
         initrd: initrd.as_deref(),
     };
-    let entry = loader::load(&mut core.mem, &image, &data, &params)
+    let entry = loader::load(&mut core.mem, &image, data, &params)
         .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
 
     let guest = core.mem.range();

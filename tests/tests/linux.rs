@@ -12,7 +12,7 @@ fn kernel() -> String {
 }
 
 fn initramfs() -> String {
-    path("target/init/test.cpio.gz")
+    path("target/init/test.cpio")
 }
 
 fn path(rel: &str) -> String {
