@@ -67,5 +67,8 @@ if [ -e "$out/vmlinux" ] && [ "$lib" -nt "$out/vmlinux" ]; then
     rm -f "$out/vmlinux"
 fi
 make -s -C "$src" O="$out" ARCH=um -j"$(nproc)" NABLA_PLATFORM="$lib" vmlinux
-cp "$out/vmlinux" "$root/build/linux.nabla"
+# A new file, renamed into place: the tender maps the kernel file, so a
+# guest still running the old one must not see it change under it.
+cp "$out/vmlinux" "$root/build/linux.nabla.tmp"
+mv -f "$root/build/linux.nabla.tmp" "$root/build/linux.nabla"
 echo "kernel: build/linux.nabla"

@@ -73,6 +73,9 @@ pub struct BootParams<'a> {
     pub devices: &'a [DeviceInfo],
     /// An initial RAM disk, placed page-aligned just below the boot area.
     pub initrd: Option<&'a [u8]>,
+    /// The guest file's descriptor, when segments may be mapped from it
+    /// rather than copied.
+    pub file_fd: Option<i32>,
 }
 
 /// Load `image` (from `data`) into `mem` and write the boot block.
@@ -100,10 +103,23 @@ pub fn load(mem: &mut GuestMemory, image: &Image, data: &[u8], p: &BootParams<'_
         return Err(LoadError::TooSmall(need.div_ceil(1 << 20)));
     }
 
-    for seg in &image.segments {
+    for (i, seg) in image.segments.iter().enumerate() {
         let at = seg.vaddr.wrapping_add(bias);
-        // The mapping is fresh and zeroed, so bss needs no explicit fill.
-        mem.write(at, data.get(seg.file.clone()).unwrap_or(&[]))?;
+        let bytes = data.get(seg.file.clone()).unwrap_or(&[]);
+        match p.file_fd {
+            Some(fd) if mappable(image, i, bias) => {
+                // Map the file's pages, then clear what they hold outside
+                // the segment's file bytes, as a fresh copy would have.
+                let start = at & !(PAGE - 1);
+                let end = (at + bytes.len() as u64).next_multiple_of(PAGE);
+                mem.map_file(start..end, fd, seg.file.start as u64 - (at - start))?;
+                mem.write(start, &ZERO_PAGE[..(at - start) as usize])?;
+                let tail = at + bytes.len() as u64;
+                mem.write(tail, &ZERO_PAGE[..(end - tail) as usize])?;
+            }
+            // The mapping is fresh and zeroed, so bss needs no explicit fill.
+            _ => mem.write(at, bytes)?,
+        }
     }
     for &(slot, addend) in &image.relocs {
         let value = bias.wrapping_add(addend as u64);
@@ -179,6 +195,26 @@ pub fn load(mem: &mut GuestMemory, image: &Image, data: &[u8], p: &BootParams<'_
     };
     mem.write(boot_area, as_bytes(&info))?;
     Ok(Entry { pc: image.entry.wrapping_add(bias), stack_top: boot, boot_info: boot_area, image: (lo, hi) })
+}
+
+static ZERO_PAGE: [u8; PAGE as usize] = [0; PAGE as usize];
+
+/// Whether segment `i` can be mapped from the file: it has file bytes, its
+/// file offset and address agree modulo the page size, and no other
+/// segment shares its pages (the copy path handles those).
+fn mappable(image: &Image, i: usize, bias: u64) -> bool {
+    let seg = &image.segments[i];
+    let at = seg.vaddr.wrapping_add(bias);
+    let len = (seg.file.end - seg.file.start) as u64;
+    if len == 0 || (seg.file.start as u64) % PAGE != at % PAGE {
+        return false;
+    }
+    let (start, end) = (at & !(PAGE - 1), (at + len).next_multiple_of(PAGE));
+    image.segments.iter().enumerate().all(|(j, o)| {
+        let o_start = o.vaddr.wrapping_add(bias) & !(PAGE - 1);
+        let o_end = (o.vaddr.wrapping_add(bias) + o.memsz).next_multiple_of(PAGE);
+        j == i || o_end <= start || o_start >= end
+    })
 }
 
 /// The bytes of an ABI struct.

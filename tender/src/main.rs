@@ -94,6 +94,7 @@ fn run() -> ! {
         hypercalls: table,
         devices: &devices.info,
         initrd: initrd.as_deref(),
+        file_fd: file.fd(),
     };
     let entry = loader::load(&mut core.mem, &image, data, &params)
         .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));

@@ -38,6 +38,9 @@ pub enum MemError {
         /// Host error.
         err: nix::Error,
     },
+    /// Mapping part of the guest file failed.
+    #[error("cannot map the guest file at {0:#x}..{1:#x}: {2}")]
+    MapFile(u64, u64, nix::Error),
     /// mprotect failed.
     #[error("cannot protect guest memory {0:#x}..{1:#x}: {2}")]
     Protect(u64, u64, nix::Error),
@@ -97,6 +100,30 @@ impl GuestMemory {
         // SAFETY: the range is inside our read-write mapping (checked
         // above) and nothing else references guest memory before launch.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+        Ok(())
+    }
+
+    /// Map `len` bytes of `fd` at file offset `offset` over the page-aligned
+    /// guest range `r`, private (copy on write) and read-write; the loader
+    /// sets final protections afterwards. File pages the guest never
+    /// writes are shared with the page cache: no copy, no zeroing.
+    pub fn map_file(&mut self, r: Range<u64>, fd: i32, offset: u64) -> Result<(), MemError> {
+        self.check(r.start, r.end.saturating_sub(r.start))?;
+        // SAFETY: the range lies inside our own guest mapping (checked), so
+        // MAP_FIXED replaces only fresh guest pages, never tender memory.
+        let p = unsafe {
+            libc::mmap(
+                r.start as *mut libc::c_void,
+                (r.end - r.start) as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_POPULATE,
+                fd,
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED || p as u64 != r.start {
+            return Err(MemError::MapFile(r.start, r.end, nix::Error::last()));
+        }
         Ok(())
     }
 
@@ -200,16 +227,20 @@ impl GuestRange {
     }
 }
 
-/// The whole of a file, mapped read-only (private, pre-faulted), or read
+/// The whole of a file, mapped read-only (private), or read
 /// into memory when it cannot be mapped (a pipe, an empty file). The tender
 /// maps the guest file rather than reading it: for a multi-MiB kernel,
 /// page-cache pages mapped in one call cost a fraction of a heap copy.
 ///
-/// Limit: a file truncated by someone else while it is being parsed makes
-/// the mapping raise SIGBUS.
+/// Limits: a file truncated by someone else while it is being parsed makes
+/// the mapping raise SIGBUS; segments mapped from the file (see the
+/// loader) follow later writes to it in pages the guest has not written,
+/// so replace a guest file by renaming a new one over it, as `make kernel`
+/// does, rather than rewriting it in place.
 pub struct FileBytes {
     map: Option<(*mut libc::c_void, usize)>,
     owned: Vec<u8>,
+    file: Option<std::fs::File>,
 }
 
 impl FileBytes {
@@ -223,20 +254,20 @@ impl FileBytes {
             // SAFETY: a fresh private read-only mapping of an open file; the
             // kernel picks the address, so nothing of ours is replaced.
             let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ,
-                    libc::MAP_PRIVATE | libc::MAP_POPULATE,
-                    file.as_raw_fd(),
-                    0,
-                )
+                libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0)
             };
             if p != libc::MAP_FAILED {
-                return Ok(FileBytes { map: Some((p, len)), owned: Vec::new() });
+                return Ok(FileBytes { map: Some((p, len)), owned: Vec::new(), file: Some(file) });
             }
         }
-        Ok(FileBytes { map: None, owned: std::fs::read(path)? })
+        Ok(FileBytes { map: None, owned: std::fs::read(path)?, file: None })
+    }
+
+    /// The open file, when it is a mapped regular file (the loader maps
+    /// segments from it).
+    pub fn fd(&self) -> Option<i32> {
+        use std::os::fd::AsRawFd;
+        self.file.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// The file's bytes.
