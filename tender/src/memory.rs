@@ -116,7 +116,7 @@ impl GuestMemory {
                 r.start as *mut libc::c_void,
                 (r.end - r.start) as usize,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_POPULATE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
                 fd,
                 offset as libc::off_t,
             )
