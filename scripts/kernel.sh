@@ -14,7 +14,8 @@
 # resetting to `pristine` and applying every patch again as a commit
 # (`git am`, so that the tree can be edited and the series regenerated
 # with `git format-patch pristine`): files no patch touches keep their
-# timestamps, so an edited patch rebuilds only what it changes.
+# timestamps, and so do patched files whose content comes out the same, so
+# an edited patch rebuilds only what it changes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=$root/build/linux-source-6.12
@@ -46,6 +47,13 @@ list=$(grep -v '^\s*#' "$patches/series" | grep -v '^\s*$' || true)
 stamp=$(cd "$patches" && cat series $list | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$src/.git/nabla-series" 2>/dev/null)" != "$stamp" ]; then
     echo "kernel: applying the patch series"
+    # Remember the files the applied series changed, with their contents
+    # and times: those that come out of the new series identical get their
+    # old times back, so that make rebuilds only what really changed.
+    saved=$(mktemp)
+    (cd "$src" && git diff --name-only pristine HEAD 2>/dev/null | while read -r f; do
+        [ -f "$f" ] && printf '%s %s %s\n' "$(sha1sum < "$f" | cut -c1-40)" "$(stat -c %.9Y "$f")" "$f"
+    done) > "$saved" || true
     "${git_[@]}" am --abort >/dev/null 2>&1 || true
     "${git_[@]}" reset -q --hard pristine
     "${git_[@]}" clean -qfdx
@@ -53,6 +61,12 @@ if [ "$(cat "$src/.git/nabla-series" 2>/dev/null)" != "$stamp" ]; then
         echo "  $p"
         "${git_[@]}" am -q "$patches/$p"
     done
+    while read -r sum time f; do
+        if [ -f "$src/$f" ] && [ "$(sha1sum < "$src/$f" | cut -c1-40)" = "$sum" ]; then
+            touch -d "@$time" "$src/$f"
+        fi
+    done < "$saved"
+    rm -f "$saved"
     echo "$stamp" > "$src/.git/nabla-series"
 fi
 

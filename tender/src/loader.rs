@@ -1,6 +1,16 @@
 //! Places a validated [`Image`] in guest memory and prepares the boot
-//! block: copy segments, zero bss, apply relocations, protect segments
-//! (W^X), make RELRO read-only, write [`BootInfo`] and the command line.
+//! block: map or copy segments, zero bss, apply relocations, protect
+//! segments (W^X), make RELRO read-only, write [`BootInfo`] and the command
+//! line.
+//!
+//! A segment whose pages it shares with no other segment, and whose file
+//! offset and address agree modulo the page size, is mapped from the guest
+//! file (private, copy on write, faulted in lazily) rather than copied: a
+//! multi-MiB kernel then costs the pages it touches, not a full copy. The
+//! parts of its first and last page outside the segment are cleared, so
+//! the guest sees exactly what a copy into fresh memory would give. Guests
+//! that ask for executable memory (a flags note) get everything outside
+//! the image mapped read, write and execute.
 //!
 //! Guest memory layout (addresses grow up):
 //!
