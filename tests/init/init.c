@@ -15,6 +15,7 @@
  *               then power off
  *   segv        dereference NULL (helper for the test mode)
  *   spin        loop forever without syscalls (helper for the test mode)
+ *   read-line   read a line from the console, print it, power off
  *   fpe, ill    die of SIGFPE, SIGILL (helpers for the test mode)
  *   fpu-child   compute in round-toward-zero mode (helper for the test mode)
  *   pipe-child  write a known string to stdout (helper for the test mode)
@@ -442,6 +443,22 @@ static int check_fpu(void)
 	return 1;
 }
 
+static int power_off(void);
+
+/* Read one line of console input and print it back, then power off. */
+static int mode_read_line(void)
+{
+	char line[256];
+
+	if (!fgets(line, sizeof line, stdin)) {
+		printf("nabla-init: no console input\n");
+		return 1;
+	}
+	line[strcspn(line, "\r\n")] = 0;
+	printf("nabla-init: read \"%s\" from the console\n", line);
+	return power_off();
+}
+
 /* Spin in user mode without a syscall, forever (helper for preempt). */
 static int mode_spin(void)
 {
@@ -822,6 +839,8 @@ int main(int argc, char **argv)
 		rc = mode_segv();
 	else if (strcmp(mode, "spin") == 0)
 		rc = mode_spin();
+	else if (strcmp(mode, "read-line") == 0)
+		rc = mode_read_line();
 	else if (strcmp(mode, "fpe") == 0)
 		rc = mode_fpe();
 	else if (strcmp(mode, "ill") == 0)

@@ -122,3 +122,29 @@ fn a_kernel_without_enough_memory_is_refused_in_one_line() {
     assert_eq!(r.code, Some(1), "{r:?}");
     assert!(r.stdout.contains("8 MiB of guest memory is too little for this kernel; use --mem="), "{}", r.stdout);
 }
+
+#[test]
+fn console_input_reaches_a_reading_process() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let (k, i) = (kernel(), initramfs());
+    let mut child = Command::new(nabla_tests::bin("nabla-tender"))
+        .args(["--mem=64", "--initrd", &i, &k, "--", "quiet", "NABLA_INIT=read-line"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().unwrap().write_all(b"typed-on-the-host\n").unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() >= 60 {
+            let _ = child.kill();
+            panic!("the guest did not read its console input within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let r: Run = child.wait_with_output().unwrap().into();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("nabla-init: read \"typed-on-the-host\" from the console"), "{}", r.stdout);
+}
