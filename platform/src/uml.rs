@@ -206,9 +206,19 @@ pub unsafe extern "C" fn setup_hostinfo(buf: *mut c_char, len: c_int) {
     }
 }
 
+/// RDRAND support: 0 unknown, 1 no, 2 yes. CPUID traps to the hypervisor
+/// in a VM, so it is asked once.
+static RDRAND: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
 fn has_rdrand() -> bool {
-    let r = core::arch::x86_64::__cpuid(1);
-    r.ecx & (1 << 30) != 0
+    match RDRAND.load(Ordering::Relaxed) {
+        0 => {
+            let yes = core::arch::x86_64::__cpuid(1).ecx & (1 << 30) != 0;
+            RDRAND.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        v => v == 2,
+    }
 }
 
 /// `os_getrandom`: bytes from the CPU's RDRAND (no host call).
