@@ -63,6 +63,8 @@ lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) fmt --manifest-path tests/guests/Cargo.toml --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release -p nabla-platform --features solo5 -- -D warnings
+	$(CARGO) clippy --release -p nabla-platform --features uml --target-dir target/platform-uml -- -D warnings
 	$(CARGO) clippy --release --manifest-path tests/guests/Cargo.toml --target-dir target/guests-build -- -D warnings
 
 unit: setup

@@ -93,6 +93,9 @@ fn handle(h: u64) -> u32 {
 }
 
 /// `solo5_console_write`.
+///
+/// # Safety
+/// `buf` must be readable for `size` bytes (or null).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solo5_console_write(buf: *const c_char, size: usize) {
     if !buf.is_null() {
@@ -114,6 +117,9 @@ pub extern "C" fn solo5_clock_wall() -> u64 {
 }
 
 /// `solo5_yield`.
+///
+/// # Safety
+/// `ready_set` must be null or point at a writable `u64`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solo5_yield(deadline: u64, ready_set: *mut u64) {
     let ready = crate::yield_until(deadline).unwrap_or(0) & !crate::abi::CONSOLE_READY;
@@ -145,6 +151,9 @@ pub extern "C" fn solo5_set_tls_base(base: usize) -> u32 {
 }
 
 /// `solo5_block_acquire`.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string; `h` and `info` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solo5_block_acquire(name: *const c_char, h: *mut u64, info: *mut BlockInfo) -> u32 {
     // SAFETY: forwarded caller contract.
@@ -159,6 +168,9 @@ pub unsafe extern "C" fn solo5_block_acquire(name: *const c_char, h: *mut u64, i
 }
 
 /// `solo5_block_read`.
+///
+/// # Safety
+/// `buf` must be writable for `size` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solo5_block_read(h: u64, offset: u64, buf: *mut u8, size: usize) -> u32 {
     // SAFETY: the tender validates the range; `buf` is the caller's.
@@ -166,6 +178,9 @@ pub unsafe extern "C" fn solo5_block_read(h: u64, offset: u64, buf: *mut u8, siz
 }
 
 /// `solo5_block_write`.
+///
+/// # Safety
+/// `buf` must be readable for `size` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solo5_block_write(h: u64, offset: u64, buf: *const u8, size: usize) -> u32 {
     // SAFETY: the tender validates the range; `buf` is the caller's.
@@ -173,6 +188,9 @@ pub unsafe extern "C" fn solo5_block_write(h: u64, offset: u64, buf: *const u8, 
 }
 
 /// `solo5_net_acquire`.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string; `h` and `info` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solo5_net_acquire(name: *const c_char, h: *mut u64, info: *mut NetInfo) -> u32 {
     // SAFETY: forwarded caller contract.
@@ -189,6 +207,9 @@ pub unsafe extern "C" fn solo5_net_acquire(name: *const c_char, h: *mut u64, inf
 }
 
 /// `solo5_net_read`.
+///
+/// # Safety
+/// `buf` must be writable for `size` bytes and `read_size` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solo5_net_read(h: u64, buf: *mut u8, size: usize, read_size: *mut usize) -> u32 {
     let mut n = 0u64;
@@ -202,6 +223,9 @@ pub unsafe extern "C" fn solo5_net_read(h: u64, buf: *mut u8, size: usize, read_
 }
 
 /// `solo5_net_write`.
+///
+/// # Safety
+/// `buf` must be readable for `size` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn solo5_net_write(h: u64, buf: *const u8, size: usize) -> u32 {
     // SAFETY: the tender validates the buffer.

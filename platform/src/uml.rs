@@ -52,9 +52,10 @@ pub fn run() -> i32 {
     // SAFETY: a plain read keeps the flags note from being discarded.
     let _ = unsafe { core::ptr::read_volatile(&raw const NABLA_FLAGS_NOTE) };
     let cmdline = crate::cmdline().as_bytes();
+    let p = &raw mut ARGS;
     // SAFETY: `run` is called once, before the kernel starts, on the only
     // thread; nothing else refers to ARGS.
-    let args = unsafe { &mut *(&raw mut ARGS) };
+    let args = unsafe { &mut *p };
     let name = b"linux\0";
     args.text[..name.len()].copy_from_slice(name);
     args.argv[0] = args.text.as_mut_ptr().cast();
@@ -108,13 +109,11 @@ pub extern "C" fn nabla_timer_due(now: u64) -> c_int {
     if deadline == 0 || now < deadline {
         return 0;
     }
-    let interval = INTERVAL.load(Ordering::Relaxed);
-    let next = if interval == 0 {
-        0
-    } else {
-        // Skip periods that passed unseen rather than firing each.
-        let missed = (now - deadline) / interval + 1;
-        deadline.saturating_add(missed.saturating_mul(interval))
+    // Re-arm a periodic timer, skipping periods that passed unseen
+    // rather than firing each.
+    let next = match (now - deadline).checked_div(INTERVAL.load(Ordering::Relaxed)) {
+        None => 0,
+        Some(missed) => deadline.saturating_add((missed + 1).saturating_mul(INTERVAL.load(Ordering::Relaxed))),
     };
     DEADLINE.store(next, Ordering::Relaxed);
     1
