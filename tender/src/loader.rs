@@ -239,3 +239,47 @@ fn as_bytes<T: AbiStruct>(v: &T) -> &[u8] {
 trait AbiStruct {}
 impl AbiStruct for BootInfo {}
 impl AbiStruct for DeviceInfo {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::Segment;
+    use nabla_abi::note::AbiDesc;
+
+    fn image(segments: Vec<Segment>) -> Image {
+        Image {
+            kind: Kind::Exec,
+            entry: 0,
+            start: segments.first().map_or(0, |s| s.vaddr),
+            end: segments.last().map_or(0, |s| s.vaddr + s.memsz),
+            segments,
+            relocs: Vec::new(),
+            relro: None,
+            abi: AbiDesc { abi_version: 0, layout_crc: 0 },
+            manifest: Vec::new(),
+            flags: 0,
+        }
+    }
+
+    fn seg(vaddr: u64, memsz: u64, file: std::ops::Range<usize>) -> Segment {
+        Segment { vaddr, memsz, file, flags: 0 }
+    }
+
+    #[test]
+    fn only_page_congruent_segments_alone_on_their_pages_are_mapped() {
+        // Text and data on pages of their own, like the Linux kernel's.
+        let img = image(vec![seg(0x101000, 0x2000, 0x1000..0x3000), seg(0x104000, 0x3000, 0x4000..0x5000)]);
+        assert!(mappable(&img, 0, 0));
+        assert!(mappable(&img, 1, 0));
+        // A segment whose file offset disagrees with its address mod 4096.
+        let img = image(vec![seg(0x101000, 0x1000, 0x1010..0x1800)]);
+        assert!(!mappable(&img, 0, 0));
+        // Two segments sharing a page are copied, both of them.
+        let img = image(vec![seg(0x101000, 0x800, 0x1000..0x1800), seg(0x101800, 0x800, 0x1800..0x2000)]);
+        assert!(!mappable(&img, 0, 0));
+        assert!(!mappable(&img, 1, 0));
+        // Pure bss has nothing to map.
+        let img = image(vec![seg(0x101000, 0x1000, 0x1000..0x1000)]);
+        assert!(!mappable(&img, 0, 0));
+    }
+}

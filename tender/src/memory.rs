@@ -323,4 +323,19 @@ mod tests {
         assert!(r.readable(0x2000, 8).is_some());
         assert!(r.executable(0x2000) && r.executable(0x2fff) && !r.executable(0x3000) && !r.executable(0x1000));
     }
+
+    #[test]
+    fn file_bytes_maps_regular_files_and_reads_the_rest() {
+        let path = std::env::temp_dir().join(format!("nabla-filebytes-{}", std::process::id()));
+        std::fs::write(&path, b"0123456789").unwrap();
+        let f = FileBytes::open(&path).unwrap();
+        assert_eq!(f.bytes(), b"0123456789");
+        assert!(f.fd().is_some(), "a regular file is mapped");
+        std::fs::write(&path, b"").unwrap();
+        let f = FileBytes::open(&path).unwrap();
+        assert_eq!(f.bytes(), b"");
+        assert!(f.fd().is_none(), "an empty file cannot be mapped");
+        std::fs::remove_file(&path).unwrap();
+        assert!(FileBytes::open(&path).is_err());
+    }
 }
