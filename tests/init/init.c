@@ -16,6 +16,7 @@
  *   segv        dereference NULL (helper for the test mode)
  *   spin        loop forever without syscalls (helper for the test mode)
  *   read-line   read a line from the console, print it, power off
+ *   kernel-fault  make the kernel fault (read() into its own text)
  *   fpe, ill    die of SIGFPE, SIGILL (helpers for the test mode)
  *   fpu-child   compute in round-toward-zero mode (helper for the test mode)
  *   pipe-child  write a known string to stdout (helper for the test mode)
@@ -459,6 +460,23 @@ static int mode_read_line(void)
 	return power_off();
 }
 
+/*
+ * Make the kernel itself fault: read() into the kernel's read-only text
+ * (nommu: every address is reachable, and access_ok() admits guest
+ * memory). The guest must end with the tender's report.
+ */
+static int mode_kernel_fault(void)
+{
+	int fd = open(self_path, O_RDONLY);
+	if (fd < 0) {
+		printf("nabla-init: open %s: %s\n", self_path, strerror(errno));
+		return 1;
+	}
+	ssize_t n = read(fd, (void *)0x101000, 16);
+	printf("nabla-init: read into kernel text returned %zd\n", n);
+	return 1;
+}
+
 /* Spin in user mode without a syscall, forever (helper for preempt). */
 static int mode_spin(void)
 {
@@ -841,6 +859,8 @@ int main(int argc, char **argv)
 		rc = mode_spin();
 	else if (strcmp(mode, "read-line") == 0)
 		rc = mode_read_line();
+	else if (strcmp(mode, "kernel-fault") == 0)
+		rc = mode_kernel_fault();
 	else if (strcmp(mode, "fpe") == 0)
 		rc = mode_fpe();
 	else if (strcmp(mode, "ill") == 0)

@@ -148,3 +148,13 @@ fn console_input_reaches_a_reading_process() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.contains("nabla-init: read \"typed-on-the-host\" from the console"), "{}", r.stdout);
 }
+
+#[test]
+fn a_fault_in_the_kernel_itself_ends_the_guest_with_a_report() {
+    // The init makes the kernel write into its own read-only text.
+    let r = boot(Some("kernel-fault"));
+    assert_eq!(r.code, Some(255), "{r:?}");
+    assert!(r.stdout.contains("nabla: kernel fault, signal 11 at ip"), "{}", r.stdout);
+    assert!(r.stdout.contains("address 0x101000"), "{}", r.stdout);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
