@@ -101,6 +101,13 @@ pub extern "C" fn nabla_idle() -> u64 {
     crate::yield_until(deadline).unwrap_or(0)
 }
 
+/// The devices that are ready now, without sleeping (the kernel asks on
+/// its preemption tick, so that input reaches it while programs spin).
+#[unsafe(no_mangle)]
+pub extern "C" fn nabla_ready_now() -> u64 {
+    crate::yield_until(0).unwrap_or(0)
+}
+
 /// True once per expiry when the timer is due at monotonic time `now`;
 /// re-arms a periodic timer.
 #[unsafe(no_mangle)]

@@ -145,6 +145,12 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// Flags a guest's code may set for itself that must not follow it into
+/// its trap vector (the originals are in r11 or the fault frame): TF would
+/// trap again at the entry, forever; AC would fault on the entry's
+/// unaligned accesses; DF, NT and RF would break the entry's code.
+const ENTRY_CLEARED_FLAGS: i64 = 0x100 | 0x400 | 0x4000 | 0x1_0000 | 0x4_0000;
+
 /// Syscall number of `uretprobe`.
 const URETPROBE: u64 = 335;
 /// `si_code` of a signal the kernel raised itself.
@@ -205,6 +211,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             // return address in rcx, flags in r11, number still in rax.
             g[libc::REG_RCX as usize] = ip as i64;
             g[libc::REG_R11 as usize] = g[libc::REG_EFL as usize];
+            g[libc::REG_EFL as usize] &= !ENTRY_CLEARED_FLAGS;
             g[libc::REG_RIP as usize] = entry as i64;
             return;
         }
@@ -267,6 +274,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
                 core::ptr::write_unaligned(ret.cast::<u64>(), 0);
             }
             // Resume as a call `entry(frame)` on the fault stack.
+            g[libc::REG_EFL as usize] &= !ENTRY_CLEARED_FLAGS;
             g[libc::REG_RDI as usize] = frame_addr as i64;
             g[libc::REG_RSP as usize] = stack.wrapping_sub(8) as i64;
             g[libc::REG_RIP as usize] = entry as i64;

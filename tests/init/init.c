@@ -18,6 +18,7 @@
  *   read-line   read a line from the console, print it, power off
  *   kernel-fault  make the kernel fault (read() into its own text)
  *   fpe, ill    die of SIGFPE, SIGILL (helpers for the test mode)
+ *   tf, ac      set the trap / alignment-check flag (helpers)
  *   fpu-child   compute in round-toward-zero mode (helper for the test mode)
  *   pipe-child  write a known string to stdout (helper for the test mode)
  *   bench-getpid=N  time N syscall(SYS_getpid) (musl does not cache it),
@@ -378,6 +379,31 @@ static int mode_ill(void)
 	return 0;
 }
 
+/* Set the trap flag: the next instruction raises SIGTRAP (helper). */
+static int mode_tf(void)
+{
+	__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq; nop" ::: "memory", "cc");
+	return 0;
+}
+
+/*
+ * Set the alignment-check flag, make a syscall whose buffer is unaligned
+ * (the kernel's copy must not fault), clear the flag, exit 0 (helper).
+ */
+static int mode_ac(void)
+{
+	static char buf[32] = " nabla-init: ac\n";
+	long ret;
+
+	__asm__ volatile("pushfq; orq $0x40000, (%%rsp); popfq\n\t"
+			 "syscall\n\t"
+			 "pushfq; andq $~0x40000, (%%rsp); popfq"
+			 : "=a"(ret)
+			 : "0"((long)SYS_write), "D"(1L), "S"(buf + 1), "d"(15L)
+			 : "rcx", "r11", "memory", "cc");
+	return ret == 15 ? 0 : 1;
+}
+
 /* A child killed by SIGFPE, then one by SIGILL; the parent goes on. */
 static int check_spawn_fault(const char *mode, int want)
 {
@@ -398,6 +424,28 @@ static int check_spawn_fault(const char *mode, int want)
 static int check_spawn_fpe_ill(void)
 {
 	return check_spawn_fault("fpe", SIGFPE) && check_spawn_fault("ill", SIGILL);
+}
+
+/* User-set TF and AC stay the user's: SIGTRAP for TF, a working syscall
+ * with AC set. */
+static int check_user_flags(void)
+{
+	pid_t pid;
+	int status, err;
+
+	if (!check_spawn_fault("tf", SIGTRAP))
+		return 0;
+	err = spawn_self("ac", NULL, &pid);
+	if (err)
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	if (!wait_child(pid, &status))
+		return 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char s[96];
+		describe_status(status, s, sizeof s);
+		return fail("ac child %s, want exit 0", s);
+	}
+	return 1;
 }
 
 static double fp_series(int n, int yield_every)
@@ -680,6 +728,7 @@ static int mode_test(void)
 	run_check("spawn-exit", check_spawn_exit);
 	run_check("spawn-segv", check_spawn_segv);
 	run_check("spawn-fpe-ill", check_spawn_fpe_ill);
+	run_check("user-flags", check_user_flags);
 	run_check("fpu", check_fpu);
 	run_check("preempt", check_preempt);
 	run_check("fork", check_fork);
@@ -863,6 +912,10 @@ int main(int argc, char **argv)
 		rc = mode_kernel_fault();
 	else if (strcmp(mode, "fpe") == 0)
 		rc = mode_fpe();
+	else if (strcmp(mode, "tf") == 0)
+		rc = mode_tf();
+	else if (strcmp(mode, "ac") == 0)
+		rc = mode_ac();
 	else if (strcmp(mode, "ill") == 0)
 		rc = mode_ill();
 	else if (strcmp(mode, "fpu-child") == 0)

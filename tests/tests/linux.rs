@@ -62,6 +62,7 @@ fn the_test_init_passes_every_check() {
         "spawn-exit",
         "spawn-segv",
         "spawn-fpe-ill",
+        "user-flags",
         "fpu",
         "preempt",
         "fork",
