@@ -19,6 +19,7 @@
  *   kernel-fault  make the kernel fault (read() into its own text)
  *   fpe, ill    die of SIGFPE, SIGILL (helpers for the test mode)
  *   tf, ac      set the trap / alignment-check flag (helpers)
+ *   avx-child   keep a pattern in ymm8 across yields (helper)
  *   fpu-child   compute in round-toward-zero mode (helper for the test mode)
  *   pipe-child  write a known string to stdout (helper for the test mode)
  *   bench-getpid=N  time N syscall(SYS_getpid) (musl does not cache it),
@@ -404,6 +405,75 @@ static int mode_ac(void)
 	return ret == 15 ? 0 : 1;
 }
 
+/* AVX usable: the CPU has it and the OS saves its state (XCR0). */
+static int have_avx(void)
+{
+	unsigned int a, b, c, d, lo, hi;
+
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "0"(1), "2"(0));
+	if (!(c & (1U << 28)) || !(c & (1U << 27)))
+		return 0;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (lo & 6) == 6;
+}
+
+/*
+ * Load ymm8 from `in`, make `n` sched_yield syscalls, store ymm8 to `out`,
+ * all in one asm block so that no compiled code can touch the register.
+ */
+static void ymm8_across_yields(const unsigned long long in[4], unsigned long long out[4], long n)
+{
+	__asm__ volatile("vmovdqu (%[in]), %%ymm8\n\t"
+			 "1: movl %[nr], %%eax\n\t"
+			 "syscall\n\t"
+			 "decq %[n]\n\t"
+			 "jnz 1b\n\t"
+			 "vmovdqu %%ymm8, (%[out])\n\t"
+			 "vzeroupper"
+			 : [n] "+r"(n)
+			 : [in] "r"(in), [out] "r"(out), [nr] "i"(SYS_sched_yield)
+			 : "rax", "rcx", "r11", "xmm8", "memory", "cc");
+}
+
+/* Helper for avx: another pattern in ymm8 while yielding. */
+static int mode_avx_child(void)
+{
+	static const unsigned long long pat[4] = { 0x1111111111111111ULL, 0x2222222222222222ULL,
+						   0x3333333333333333ULL, 0x4444444444444444ULL };
+	unsigned long long out[4];
+
+	ymm8_across_yields(pat, out, 200);
+	return memcmp(pat, out, sizeof pat) == 0 ? 0 : 1;
+}
+
+/*
+ * AVX registers (here the upper half of ymm8) are kept across syscalls and
+ * switches to a process that uses the same register.
+ */
+static int check_avx(void)
+{
+	static const unsigned long long want[4] = { 0x0123456789abcdefULL, 0xfedcba9876543210ULL,
+						    0x0f1e2d3c4b5a6978ULL, 0x8796a5b4c3d2e1f0ULL };
+	unsigned long long got[4];
+	pid_t pid;
+	int status, err;
+
+	if (!have_avx())
+		return fail("this CPU or OS has no AVX: the check cannot run");
+	err = spawn_self("avx-child", NULL, &pid);
+	if (err)
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	ymm8_across_yields(want, got, 200);
+	if (!wait_child(pid, &status))
+		return 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fail("avx child saw its ymm8 change");
+	if (memcmp(want, got, sizeof want) != 0)
+		return fail("ymm8 changed across syscalls/switches: %#llx %#llx %#llx %#llx", got[0], got[1],
+			    got[2], got[3]);
+	return 1;
+}
+
 /* A child killed by SIGFPE, then one by SIGILL; the parent goes on. */
 static int check_spawn_fault(const char *mode, int want)
 {
@@ -730,6 +800,7 @@ static int mode_test(void)
 	run_check("spawn-fpe-ill", check_spawn_fpe_ill);
 	run_check("user-flags", check_user_flags);
 	run_check("fpu", check_fpu);
+	run_check("avx", check_avx);
 	run_check("preempt", check_preempt);
 	run_check("fork", check_fork);
 	run_check("pipe", check_pipe);
@@ -912,6 +983,8 @@ int main(int argc, char **argv)
 		rc = mode_kernel_fault();
 	else if (strcmp(mode, "fpe") == 0)
 		rc = mode_fpe();
+	else if (strcmp(mode, "avx-child") == 0)
+		rc = mode_avx_child();
 	else if (strcmp(mode, "tf") == 0)
 		rc = mode_tf();
 	else if (strcmp(mode, "ac") == 0)

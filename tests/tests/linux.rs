@@ -64,6 +64,7 @@ fn the_test_init_passes_every_check() {
         "spawn-fpe-ill",
         "user-flags",
         "fpu",
+        "avx",
         "preempt",
         "fork",
         "pipe",
