@@ -11,6 +11,8 @@ use static_assertions::const_assert_eq;
 
 /// The note name, NUL included.
 pub const NOTE_NAME: [u8; 6] = *b"Nabla\0";
+/// [`NOTE_NAME`] padded to 4 bytes, as it sits in a note record.
+pub const NOTE_NAME_PADDED: [u8; 8] = *b"Nabla\0\0\0";
 /// Note type of [`AbiNote`].
 pub const NOTE_TYPE_ABI: u32 = 1;
 /// Note type of the device manifest ([`ManifestEntry`]s).
@@ -58,7 +60,7 @@ impl FlagsNote {
             namesz: NOTE_NAME.len() as u32,
             descsz: 4,
             note_type: NOTE_TYPE_FLAGS,
-            name: [b'N', b'a', b'b', b'l', b'a', 0, 0, 0],
+            name: NOTE_NAME_PADDED,
             flags,
         }
     }
@@ -107,7 +109,7 @@ impl AbiNote {
             namesz: NOTE_NAME.len() as u32,
             descsz: size_of::<AbiDesc>() as u32,
             note_type: NOTE_TYPE_ABI,
-            name: [b'N', b'a', b'b', b'l', b'a', 0, 0, 0],
+            name: NOTE_NAME_PADDED,
             desc: AbiDesc { abi_version, layout_crc: crate::LAYOUT_CRC },
         }
     }
@@ -167,7 +169,7 @@ impl<const N: usize> ManifestNote<N> {
             namesz: NOTE_NAME.len() as u32,
             descsz: (N * size_of::<ManifestEntry>()) as u32,
             note_type: NOTE_TYPE_MANIFEST,
-            name: [b'N', b'a', b'b', b'l', b'a', 0, 0, 0],
+            name: NOTE_NAME_PADDED,
             entries,
         }
     }

@@ -334,36 +334,46 @@ static int check_nanosleep(void)
 	return 1;
 }
 
-static int check_spawn_exit(void)
+/*
+ * Check that a spawned, waited-for child of this program ended as wanted:
+ * wait for it, then compare with an exit status (want_signal 0) or a
+ * killing signal.
+ */
+static int expect_child(const char *what, pid_t pid, int want_status, int want_signal)
 {
-	pid_t pid;
-	int status, err = spawn_self("exit=3", NULL, &pid);
-	if (err)
-		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	int status;
 	if (!wait_child(pid, &status))
 		return 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 3) {
+	int ok = want_signal ? WIFSIGNALED(status) && WTERMSIG(status) == want_signal
+			     : WIFEXITED(status) && WEXITSTATUS(status) == want_status;
+	if (!ok) {
 		char s[96];
 		describe_status(status, s, sizeof s);
-		return fail("child %s, want exit status 3", s);
+		if (want_signal)
+			return fail("%s child %s, want signal %d", what, s, want_signal);
+		return fail("%s child %s, want exit status %d", what, s, want_status);
 	}
 	return 1;
 }
 
-static int check_spawn_segv(void)
+/* Spawn this program in `mode` and check how it ends (see expect_child). */
+static int spawn_expect(const char *mode, int want_status, int want_signal)
 {
 	pid_t pid;
-	int status, err = spawn_self("segv", NULL, &pid);
+	int err = spawn_self(mode, NULL, &pid);
 	if (err)
-		return fail("posix_spawn %s: %s", self_path, strerror(err));
-	if (!wait_child(pid, &status))
-		return 0;
-	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV) {
-		char s[96];
-		describe_status(status, s, sizeof s);
-		return fail("child %s, want SIGSEGV", s);
-	}
-	return 1;
+		return fail("posix_spawn %s %s: %s", self_path, mode, strerror(err));
+	return expect_child(mode, pid, want_status, want_signal);
+}
+
+static int check_spawn_exit(void)
+{
+	return spawn_expect("exit=3", 3, 0);
+}
+
+static int check_spawn_segv(void)
+{
+	return spawn_expect("segv", 0, SIGSEGV);
 }
 
 /* Divide by zero (helper: SIGFPE). */
@@ -456,7 +466,7 @@ static int check_avx(void)
 						    0x0f1e2d3c4b5a6978ULL, 0x8796a5b4c3d2e1f0ULL };
 	unsigned long long got[4];
 	pid_t pid;
-	int status, err;
+	int err;
 
 	if (!have_avx())
 		return fail("this CPU or OS has no AVX: the check cannot run");
@@ -464,58 +474,27 @@ static int check_avx(void)
 	if (err)
 		return fail("posix_spawn %s: %s", self_path, strerror(err));
 	ymm8_across_yields(want, got, 200);
-	if (!wait_child(pid, &status))
+	/* The child exits 1 when its own ymm8 changed. */
+	if (!expect_child("avx", pid, 0, 0))
 		return 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return fail("avx child saw its ymm8 change");
 	if (memcmp(want, got, sizeof want) != 0)
 		return fail("ymm8 changed across syscalls/switches: %#llx %#llx %#llx %#llx", got[0], got[1],
 			    got[2], got[3]);
 	return 1;
 }
 
-/* A child killed by SIGFPE, then one by SIGILL; the parent goes on. */
-static int check_spawn_fault(const char *mode, int want)
-{
-	pid_t pid;
-	int status, err = spawn_self(mode, NULL, &pid);
-	if (err)
-		return fail("posix_spawn %s: %s", self_path, strerror(err));
-	if (!wait_child(pid, &status))
-		return 0;
-	if (!WIFSIGNALED(status) || WTERMSIG(status) != want) {
-		char s[96];
-		describe_status(status, s, sizeof s);
-		return fail("%s child %s, want signal %d", mode, s, want);
-	}
-	return 1;
-}
 
 static int check_spawn_fpe_ill(void)
 {
-	return check_spawn_fault("fpe", SIGFPE) && check_spawn_fault("ill", SIGILL);
+	/* A child killed by SIGFPE, then one by SIGILL; the parent goes on. */
+	return spawn_expect("fpe", 0, SIGFPE) && spawn_expect("ill", 0, SIGILL);
 }
 
 /* User-set TF and AC stay the user's: SIGTRAP for TF, a working syscall
  * with AC set. */
 static int check_user_flags(void)
 {
-	pid_t pid;
-	int status, err;
-
-	if (!check_spawn_fault("tf", SIGTRAP))
-		return 0;
-	err = spawn_self("ac", NULL, &pid);
-	if (err)
-		return fail("posix_spawn %s: %s", self_path, strerror(err));
-	if (!wait_child(pid, &status))
-		return 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char s[96];
-		describe_status(status, s, sizeof s);
-		return fail("ac child %s, want exit 0", s);
-	}
-	return 1;
+	return spawn_expect("tf", 0, SIGTRAP) && spawn_expect("ac", 0, 0);
 }
 
 static double fp_series(int n, int yield_every)
@@ -549,14 +528,12 @@ static int check_fpu(void)
 {
 	double want = fp_series(100000, 0);
 	pid_t pid;
-	int status, err = spawn_self("fpu-child", NULL, &pid);
+	int err = spawn_self("fpu-child", NULL, &pid);
 	if (err)
 		return fail("posix_spawn %s: %s", self_path, strerror(err));
 	double got = fp_series(100000, 1000);
-	if (!wait_child(pid, &status))
+	if (!expect_child("fpu", pid, 0, 0))
 		return 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return fail("fpu child did not exit 0");
 	if (got != want || fegetround() != FE_TONEAREST)
 		return fail("FPU state changed across syscalls/switches: %.17g vs %.17g", got, want);
 	return 1;
@@ -612,7 +589,7 @@ static int mode_spin(void)
 static int check_preempt(void)
 {
 	pid_t pid;
-	int status, err = spawn_self("spin", NULL, &pid);
+	int err = spawn_self("spin", NULL, &pid);
 	if (err)
 		return fail("posix_spawn %s: %s", self_path, strerror(err));
 	struct timespec d = { 0, 20 * 1000 * 1000 };
@@ -622,14 +599,7 @@ static int check_preempt(void)
 	}
 	if (kill(pid, SIGKILL) != 0)
 		return fail_errno("kill the spinning child");
-	if (!wait_child(pid, &status))
-		return 0;
-	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
-		char s[96];
-		describe_status(status, s, sizeof s);
-		return fail("spinning child %s, want SIGKILL", s);
-	}
-	return 1;
+	return expect_child("spinning", pid, 0, SIGKILL);
 }
 
 static int check_fork(void)

@@ -160,3 +160,22 @@ fn a_fault_in_the_kernel_itself_ends_the_guest_with_a_report() {
     assert!(r.stdout.contains("address 0x101000"), "{}", r.stdout);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }
+
+#[test]
+fn unknown_guest_flags_are_refused_in_one_line() {
+    // The kernel's flags note, with a bit this ABI does not define.
+    let mut data = std::fs::read(kernel()).unwrap();
+    let mut head = Vec::new();
+    for w in [6u32, 4, nabla_abi::note::NOTE_TYPE_FLAGS] {
+        head.extend_from_slice(&w.to_le_bytes());
+    }
+    head.extend_from_slice(&nabla_abi::note::NOTE_NAME_PADDED);
+    let at = data.windows(head.len()).position(|w| w == head).expect("the kernel has a flags note") + head.len();
+    data[at + 3] |= 0x80;
+    let path = root().join("target/linux-badflags.nabla");
+    std::fs::write(&path, &data).unwrap();
+    let r = run_with_timeout(&["--mem=64", path.to_str().unwrap()], 30).expect("timed out");
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("bad guest flags note: unknown flags 0x80000000"), "{}", r.stderr);
+}
