@@ -121,24 +121,29 @@ impl AbiNote {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ManifestEntry {
-    /// Device name, NUL-padded (at most [`crate::DEVICE_NAME_MAX`] bytes).
-    pub name: [u8; 32],
+    /// Device name, NUL-padded (at most [`crate::DEVICE_NAME_MAX`] bytes,
+    /// then at least one NUL).
+    pub name: [u8; crate::DEVICE_NAME_SIZE],
     /// [`crate::DEVICE_BLOCK`] or [`crate::DEVICE_NET`].
     pub kind: u32,
     /// Reserved; zero.
     pub reserved: u32,
 }
 
-const_assert_eq!(size_of::<ManifestEntry>(), 40);
+const_assert_eq!(size_of::<ManifestEntry>(), 76);
+const_assert_eq!(core::mem::offset_of!(ManifestEntry, kind), 68);
 
 impl ManifestEntry {
-    /// An entry for a device called `name` (truncated to
-    /// [`crate::DEVICE_NAME_MAX`] bytes) of `kind`.
+    /// An entry for a device called `name` of `kind`.
+    ///
+    /// Panics (at compile time, in a `static`) if `name` is longer than
+    /// [`crate::DEVICE_NAME_MAX`] bytes.
     pub const fn new(name: &str, kind: u32) -> ManifestEntry {
-        let mut n = [0u8; 32];
+        let mut n = [0u8; crate::DEVICE_NAME_SIZE];
         let b = name.as_bytes();
+        assert!(b.len() <= crate::DEVICE_NAME_MAX, "device names are at most 67 bytes");
         let mut i = 0;
-        while i < b.len() && i < crate::DEVICE_NAME_MAX {
+        while i < b.len() {
             n[i] = b[i];
             i += 1;
         }

@@ -85,7 +85,24 @@ pub struct BootInfo {
 /// * A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) in guest code is, if
 ///   `fault_entry` is non-zero, described in the [`FaultFrame`] at
 ///   `fault_frame` and resumed at `fault_entry` as a call
-///   `fault_entry(frame)` on the stack `fault_stack_top`.
+///   `fault_entry(frame)` on the stack `fault_stack_top`. Guests with
+///   `GUEST_FLAG_PREEMPT_TICK` also get the preemption tick (SIGVTALRM)
+///   there, when it interrupts guest code outside the image.
+/// * The frame holds one fault at a time; see [`FaultFrame`] for when the
+///   fault entry must release it. A fault while it is held is a double
+///   fault and ends the guest (exit 139); a tick while it is held is
+///   dropped.
+/// * Both entries are resumed in 64-bit mode, with the 64-bit user code
+///   and data segments. Guest code interrupted outside 64-bit mode (after
+///   a far jump to the 32-bit code segment) arrives at the fault entry as
+///   SIGSEGV with `code` 0x80 (`SI_KERNEL`), address 0 and `rip` where it
+///   was interrupted, whatever it did there (fault, tick or syscall): the
+///   entries cannot return to that mode. So does a 32-bit syscall, as on
+///   an x86_64 Linux without IA32 emulation: `int $0x80`, or `syscall` or
+///   `sysenter` in 32-bit mode, with `rip` at the instruction, or 0 where
+///   the host does not say where it was (its 32-bit fast syscall path:
+///   `syscall` on AMD, `sysenter` on Intel). With no fault entry a 32-bit
+///   syscall ends the guest as a forbidden host syscall.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrapVector {
@@ -125,10 +142,20 @@ pub struct GuestRegs {
 }
 
 /// A guest fault, as handed to the guest's fault entry.
+///
+/// The frame is in use while `signo` is non-zero. The tender writes a
+/// frame only when `signo` is 0, and writes it with `signo` non-zero; the
+/// fault entry must write 0 to `signo` once it has copied out what it
+/// needs and from then on may take another fault (or tick). Until then
+/// any fault is a double fault, even one at the entry's first
+/// instruction: the tender reports it in one line and ends the guest with
+/// exit code 139, instead of forwarding it over the frame still in use.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FaultFrame {
-    /// Host signal number (SIGSEGV 11, SIGBUS 7, SIGFPE 8, SIGILL 4, SIGTRAP 5).
+    /// Host signal number (SIGSEGV 11, SIGBUS 7, SIGFPE 8, SIGILL 4,
+    /// SIGTRAP 5, or SIGVTALRM 26 for the preemption tick); non-zero while
+    /// the frame is in use, and the fault entry writes 0 here to release it.
     pub signo: u32,
     /// `si_code` of the host signal.
     pub code: i32,
@@ -199,24 +226,29 @@ pub const DEVICE_READ_ONLY: u32 = 1;
 /// Most devices a guest may declare (ready-set bits 0..=62; bit 63 is the
 /// console).
 pub const MAX_DEVICES: usize = 63;
-/// Longest device name, in bytes (the name field is NUL-padded).
-pub const DEVICE_NAME_MAX: usize = 31;
+/// Longest device name, in bytes, as in Solo5 (whose manifest name field
+/// is 68 bytes with the NUL).
+pub const DEVICE_NAME_MAX: usize = 67;
+/// Size of a device name field: [`DEVICE_NAME_MAX`] bytes and a NUL.
+pub const DEVICE_NAME_SIZE: usize = DEVICE_NAME_MAX + 1;
 
 /// One attached device, as the tender describes it to the guest. The
 /// device table (`BootInfo::devices`) lists the guest's manifest entries in
 /// manifest order; a device's handle is its index in that table.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct DeviceInfo {
-    /// Name from the manifest, NUL-padded.
-    pub name: [u8; 32],
+    /// Name from the manifest, NUL-padded (at least one NUL).
+    pub name: [u8; DEVICE_NAME_SIZE],
     /// `DEVICE_BLOCK` or `DEVICE_NET`.
     pub kind: u32,
     /// `DEVICE_*` flag bits.
     pub flags: u32,
+    /// Padding (aligns `capacity`); zero.
+    pub _pad0: u32,
     /// Block: capacity in bytes.
     pub capacity: u64,
-    /// Block: sector size in bytes (512 or 4096).
+    /// Block: sector size in bytes (a power of two, at least 512).
     pub sector_size: u32,
     /// Block: largest request in bytes.
     pub max_io: u32,
@@ -228,6 +260,24 @@ pub struct DeviceInfo {
     pub _pad: u32,
     /// Reserved; zero.
     pub reserved: [u64; 2],
+}
+
+impl Default for DeviceInfo {
+    fn default() -> DeviceInfo {
+        DeviceInfo {
+            name: [0; DEVICE_NAME_SIZE],
+            kind: 0,
+            flags: 0,
+            _pad0: 0,
+            capacity: 0,
+            sector_size: 0,
+            max_io: 0,
+            mac: [0; 8],
+            mtu: 0,
+            _pad: 0,
+            reserved: [0; 2],
+        }
+    }
 }
 
 /// Number of function pointers in [`Hypercalls`] for this ABI version.
@@ -254,14 +304,18 @@ const_assert_eq!(size_of::<Hypercalls>(), 8 + 8 * HYPERCALL_COUNT as usize);
 const_assert_eq!(offset_of!(Hypercalls, console_write), 8);
 const_assert_eq!(offset_of!(Hypercalls, set_trap_vector), 72);
 
-const_assert_eq!(size_of::<DeviceInfo>(), 88);
-const_assert_eq!(offset_of!(DeviceInfo, capacity), 40);
-const_assert_eq!(offset_of!(DeviceInfo, mac), 56);
-const_assert_eq!(offset_of!(DeviceInfo, mtu), 64);
+const_assert_eq!(size_of::<DeviceInfo>(), 128);
+const_assert_eq!(offset_of!(DeviceInfo, kind), 68);
+const_assert_eq!(offset_of!(DeviceInfo, _pad0), 76);
+const_assert_eq!(offset_of!(DeviceInfo, capacity), 80);
+const_assert_eq!(offset_of!(DeviceInfo, sector_size), 88);
+const_assert_eq!(offset_of!(DeviceInfo, mac), 96);
+const_assert_eq!(offset_of!(DeviceInfo, mtu), 104);
+const_assert_eq!(offset_of!(DeviceInfo, reserved), 112);
 
 /// Sizes and field offsets of every struct above, in declaration order.
 /// Its CRC is [`crate::LAYOUT_CRC`]; change a struct and the CRC changes.
-pub const LAYOUT: [u32; 53] = [
+pub const LAYOUT: [u32; 56] = [
     size_of::<BootInfo>() as u32,
     offset_of!(BootInfo, magic) as u32,
     offset_of!(BootInfo, abi_version) as u32,
@@ -309,10 +363,13 @@ pub const LAYOUT: [u32; 53] = [
     HYPERCALL_COUNT,
     size_of::<DeviceInfo>() as u32,
     offset_of!(DeviceInfo, kind) as u32,
+    offset_of!(DeviceInfo, flags) as u32,
     offset_of!(DeviceInfo, capacity) as u32,
     offset_of!(DeviceInfo, sector_size) as u32,
     offset_of!(DeviceInfo, max_io) as u32,
     offset_of!(DeviceInfo, mac) as u32,
     offset_of!(DeviceInfo, mtu) as u32,
+    offset_of!(DeviceInfo, reserved) as u32,
     size_of::<crate::note::ManifestEntry>() as u32,
+    core::mem::offset_of!(crate::note::ManifestEntry, kind) as u32,
 ];

@@ -15,10 +15,11 @@
 //! no overlapping segments.
 
 use nabla_abi::note::{AbiDesc, GUEST_FLAGS_KNOWN, ManifestEntry, NOTE_TYPE_ABI, NOTE_TYPE_FLAGS, NOTE_TYPE_MANIFEST};
-use nabla_abi::{DEVICE_BLOCK, DEVICE_NAME_MAX, DEVICE_NET, MAX_DEVICES};
+use nabla_abi::{DEVICE_BLOCK, DEVICE_NAME_MAX, DEVICE_NAME_SIZE, DEVICE_NET, MAX_DEVICES};
 use object::LittleEndian as LE;
 use object::elf;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader};
+use std::mem::offset_of;
 use std::ops::Range;
 
 /// `DT_RELR` (packed relative relocations), not in `object`'s table.
@@ -408,10 +409,12 @@ fn find_manifest(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<Vec<
     }
     let mut out: Vec<ManifestEntry> = Vec::new();
     for (i, chunk) in desc.chunks_exact(size).enumerate() {
-        let mut name = [0u8; 32];
-        name.copy_from_slice(&chunk[..32]);
+        let mut name = [0u8; DEVICE_NAME_SIZE];
+        name.copy_from_slice(&chunk[..DEVICE_NAME_SIZE]);
         let w = |o: usize| u32::from_le_bytes([chunk[o], chunk[o + 1], chunk[o + 2], chunk[o + 3]]);
-        let entry = ManifestEntry { name, kind: w(32), reserved: w(36) };
+        let kind = offset_of!(ManifestEntry, kind);
+        let reserved = offset_of!(ManifestEntry, reserved);
+        let entry = ManifestEntry { name, kind: w(kind), reserved: w(reserved) };
         let text = entry_name(&entry).ok_or_else(|| ElfError::BadManifest(format!("entry {i} has an invalid name")))?;
         if entry.kind != DEVICE_BLOCK && entry.kind != DEVICE_NET {
             return Err(ElfError::BadManifest(format!("device {text} has unknown type {}", entry.kind)));

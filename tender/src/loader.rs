@@ -33,10 +33,15 @@ use object::elf::{PF_W, PF_X};
 /// offset 0, the device table at [`DEVICES_OFFSET`], the command line at
 /// [`CMDLINE_OFFSET`].
 pub const BOOT_AREA: u64 = 16384;
-/// Offset of the device table within the boot area (63 * 88 bytes fit).
+/// Offset of the device table within the boot area.
 const DEVICES_OFFSET: u64 = 256;
-/// Offset of the command line within the boot area.
-const CMDLINE_OFFSET: u64 = 8192;
+/// Offset of the command line within the boot area (the last 4 KiB).
+const CMDLINE_OFFSET: u64 = 12288;
+// The boot info, the largest device table and the longest command line
+// (with its NUL) fit, without overlapping.
+const _: () = assert!(size_of::<BootInfo>() as u64 <= DEVICES_OFFSET);
+const _: () = assert!(DEVICES_OFFSET + (nabla_abi::MAX_DEVICES * size_of::<DeviceInfo>()) as u64 <= CMDLINE_OFFSET);
+const _: () = assert!(CMDLINE_OFFSET + CMDLINE_MAX < BOOT_AREA);
 /// Least free memory between the image and the stack.
 pub const MIN_FREE: u64 = 256 * 1024;
 

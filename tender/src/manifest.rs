@@ -5,10 +5,11 @@
 //! "type":"BLOCK_BASIC"|"NET_BASIC"}, ...]}`. Output: a C source file whose
 //! only content is the note, written as assembler directives so that the
 //! section gets the `SHT_NOTE` type whatever the C compiler's conventions.
-//! Device names follow Nabla's rule (1 to 31 of `[A-Za-z0-9_.-]`), which is
-//! stricter than Solo5's 67 characters.
+//! Device names are 1 to 67 characters (Solo5's limit) of `[A-Za-z0-9_.-]`
+//! (Solo5 allows alphanumerics only; the others are ours).
 
-use nabla_abi::{DEVICE_BLOCK, DEVICE_NAME_MAX, DEVICE_NET, MAX_DEVICES};
+use nabla_abi::note::ManifestEntry;
+use nabla_abi::{DEVICE_BLOCK, DEVICE_NAME_MAX, DEVICE_NAME_SIZE, DEVICE_NET, MAX_DEVICES};
 use serde::Deserialize;
 use std::fmt::Write;
 
@@ -29,6 +30,21 @@ struct Device {
     kind: String,
 }
 
+/// Check a device name: 1 to [`DEVICE_NAME_MAX`] of `[A-Za-z0-9_.-]`.
+/// The error says what is wrong, without the name.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a device name may not be empty".into());
+    }
+    if name.len() > DEVICE_NAME_MAX {
+        return Err(format!("the name is {} characters long, at most {DEVICE_NAME_MAX} are allowed", name.len()));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        return Err("a device name is made of A-Z a-z 0-9 _ . - only".into());
+    }
+    Ok(())
+}
+
 /// Parse a Solo5 JSON manifest into (name, kind) pairs, checked.
 pub fn parse(json: &str) -> Result<Vec<(String, u32)>, String> {
     let m: Manifest = serde_json::from_str(json).map_err(|e| format!("not a Solo5 manifest: {e}"))?;
@@ -40,11 +56,7 @@ pub fn parse(json: &str) -> Result<Vec<(String, u32)>, String> {
     }
     let mut out: Vec<(String, u32)> = Vec::new();
     for d in m.devices {
-        let ok = (1..=DEVICE_NAME_MAX).contains(&d.name.len())
-            && d.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !ok {
-            return Err(format!("device name {:?}: 1 to {DEVICE_NAME_MAX} of A-Z a-z 0-9 _ . -", d.name));
-        }
+        check_name(&d.name).map_err(|e| format!("device name {:?}: {e}", d.name))?;
         let kind = match d.kind.as_str() {
             "BLOCK_BASIC" => DEVICE_BLOCK,
             "NET_BASIC" => DEVICE_NET,
@@ -66,10 +78,12 @@ pub fn to_c(source: &str, devices: &[(String, u32)]) -> String {
     c.push_str("__asm__(\n");
     c.push_str("\t\".pushsection .note.nabla.manifest, \\\"a\\\", @note\\n\"\n");
     c.push_str("\t\".balign 4\\n\"\n");
-    let _ = writeln!(c, "\t\".long 6, {}, 2\\n\"", devices.len() * 40);
+    let size = size_of::<ManifestEntry>();
+    let _ = writeln!(c, "\t\".long 6, {}, 2\\n\"", devices.len() * size);
     c.push_str("\t\".ascii \\\"Nabla\\\\0\\\\0\\\\0\\\"\\n\"\n");
     for (name, kind) in devices {
-        let _ = writeln!(c, "\t\".ascii \\\"{name}\\\"\\n\" \".zero {}\\n\" \".long {kind}, 0\\n\"", 32 - name.len());
+        let pad = DEVICE_NAME_SIZE - name.len();
+        let _ = writeln!(c, "\t\".ascii \\\"{name}\\\"\\n\" \".zero {pad}\\n\" \".long {kind}, 0\\n\"");
     }
     c.push_str("\t\".popsection\\n\"\n);\n");
     c
@@ -92,6 +106,19 @@ mod tests {
         assert!(parse(dup).is_err());
         assert!(parse("[]").is_err());
         let c = to_c("m.json", &parse(j).unwrap());
-        assert!(c.contains(".long 6, 80, 2") && c.contains("\\\"storage\\\"") && c.contains(".zero 25"));
+        assert!(c.contains(".long 6, 152, 2") && c.contains("\\\"storage\\\"") && c.contains(".zero 61"));
+    }
+
+    #[test]
+    fn names_up_to_67_characters() {
+        let json = |name: &str| {
+            format!(r#"{{"type":"solo5.manifest","version":1,"devices":[{{"name":"{name}","type":"BLOCK_BASIC"}}]}}"#)
+        };
+        let longest = "n".repeat(DEVICE_NAME_MAX);
+        let devices = parse(&json(&longest)).unwrap();
+        assert!(to_c("m.json", &devices).contains(".zero 1\\n"));
+        let e = parse(&json(&"n".repeat(DEVICE_NAME_MAX + 1))).unwrap_err();
+        assert!(e.contains("68 characters long, at most 67"), "{e}");
+        assert!(parse(&json("")).unwrap_err().contains("may not be empty"));
     }
 }

@@ -35,10 +35,8 @@ pub fn parse_named<'a>(flag: &str, arg: &'a str) -> Result<(&'a str, &'a str), S
     let Some((name, value)) = arg.split_once('=') else {
         return Err(format!("{flag}:{arg}: expected {flag}:NAME=VALUE"));
     };
-    let valid = (1..=nabla_abi::DEVICE_NAME_MAX).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if !valid {
-        return Err(format!("{flag}:{name}: not a valid device name (1 to 31 of A-Z a-z 0-9 _ . -)"));
+    if let Err(e) = crate::manifest::check_name(name) {
+        return Err(format!("{flag}:{name}: not a valid device name: {e}"));
     }
     Ok((name, value))
 }
@@ -87,6 +85,8 @@ mod tests {
         assert!(parse_named("--block", "disk").is_err());
         assert!(parse_named("--block", "=x").is_err());
         assert!(parse_named("--block", "a/b=x").is_err());
-        assert!(parse_named("--block", &format!("{}=x", "n".repeat(32))).is_err());
+        assert!(parse_named("--block", &format!("{}=x", "n".repeat(67))).is_ok());
+        let e = parse_named("--block", &format!("{}=x", "n".repeat(68))).unwrap_err();
+        assert!(e.contains("not a valid device name: the name is 68 characters long, at most 67"), "{e}");
     }
 }
