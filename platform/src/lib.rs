@@ -27,6 +27,7 @@ pub mod rt;
 pub mod solo5;
 #[cfg(feature = "uml")]
 pub mod uml;
+pub mod xsave;
 
 static BOOT: AtomicPtr<BootInfo> = AtomicPtr::new(core::ptr::null_mut());
 
