@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Build the test init (tests/init/init.c) as a static-pie against Debian's
-# musl, and pack it into an initramfs.
+# Build the test init (tests/init/init.c and hardening.c) and the 1 MiB
+# helper program (tests/init/big.c) as static-pies against Debian's musl,
+# and pack them into an initramfs.
 #
 #   scripts/build-init.sh OUT_DIR
 #
-# Outputs: OUT_DIR/init (the binary), OUT_DIR/test.cpio (the initramfs:
-# /init, /dev, /dev/console, /proc, /sys, /tmp, /root) and
+# Outputs: OUT_DIR/init and OUT_DIR/big (the binaries), OUT_DIR/test.cpio
+# (the initramfs: /init, /big, /dev, /dev/console, /proc, /sys, /tmp, /root) and
 # OUT_DIR/musl-static-pie.specs (the gcc specs used). Needs
 # target/release/nabla-cpio (`make tender` builds it). Installs musl-tools
 # when musl-gcc is missing. Does nothing when the outputs are newer than
-# init.c, this script and nabla-cpio.
+# the sources, this script and nabla-cpio.
 set -euo pipefail
 if [ $# -ne 1 ]; then
     echo "usage: scripts/build-init.sh OUT_DIR" >&2
@@ -17,9 +18,12 @@ if [ $# -ne 1 ]; then
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
-src=$root/tests/init/init.c
+srcdir=$root/tests/init
+srcs=("$srcdir/init.c" "$srcdir/hardening.c")
+big_src=$srcdir/big.c
 cpio_tool=$root/target/release/nabla-cpio
 bin=$out/init
+big=$out/big
 image=$out/test.cpio
 specs=$out/musl-static-pie.specs
 
@@ -30,9 +34,9 @@ fi
 
 up_to_date() {
     local o i
-    for o in "$bin" "$image" "$specs"; do
+    for o in "$bin" "$big" "$image" "$specs"; do
         [ -e "$o" ] || return 1
-        for i in "$src" "$0" "$cpio_tool"; do
+        for i in "${srcs[@]}" "$srcdir/init.h" "$big_src" "$0" "$cpio_tool"; do
             [ "$o" -nt "$i" ] || return 1
         done
     done
@@ -83,24 +87,31 @@ if [ -z "$rcrt1" ] || [ ! -f "$rcrt1" ] || ! grep -q -- '--no-dynamic-linker' "$
 fi
 mv "$specs.tmp" "$specs"
 
-gcc -specs "$specs" -static-pie -O2 -Wall -Wextra -Werror -fPIE -o "$bin.tmp" "$src"
-
-# A static-pie: ELF type DYN, no PT_INTERP, no shared libraries needed.
-fail() {
-    echo "build-init: $bin is not a static-pie: $1" >&2
-    rm -f "$bin.tmp"
-    exit 1
+# Build one static-pie and check it is one: ELF type DYN, no PT_INTERP,
+# no shared libraries needed, no text relocations.
+build() {
+    local out=$1
+    shift
+    gcc -specs "$specs" -static-pie -O2 -Wall -Wextra -Werror -fPIE -o "$out.tmp" "$@"
+    fail() {
+        echo "build-init: $out is not a static-pie: $1" >&2
+        rm -f "$out.tmp"
+        exit 1
+    }
+    readelf -h "$out.tmp" | grep -q 'Type:[[:space:]]*DYN' || fail "ELF type is not DYN"
+    if readelf -l "$out.tmp" | grep -q INTERP; then fail "it has a PT_INTERP program header"; fi
+    if readelf -d "$out.tmp" | grep -q '(NEEDED)'; then fail "it needs shared libraries"; fi
+    if readelf -d "$out.tmp" | grep -q 'TEXTREL'; then fail "it has text relocations"; fi
+    mv "$out.tmp" "$out"
 }
-readelf -h "$bin.tmp" | grep -q 'Type:[[:space:]]*DYN' || fail "ELF type is not DYN"
-if readelf -l "$bin.tmp" | grep -q INTERP; then fail "it has a PT_INTERP program header"; fi
-if readelf -d "$bin.tmp" | grep -q '(NEEDED)'; then fail "it needs shared libraries"; fi
-if readelf -d "$bin.tmp" | grep -q 'TEXTREL'; then fail "it has text relocations"; fi
-mv "$bin.tmp" "$bin"
+build "$bin" "${srcs[@]}"
+build "$big" "$big_src"
 
 # Uncompressed: the kernel unpacks a plain cpio without running inflate
 # (nabla-cpio writes only stored gzip blocks anyway).
 "$cpio_tool" "$out/test.cpio.tmp" \
     "file:/init:$bin:0755" \
+    "file:/big:$big:0755" \
     dir:/dev:0755 \
     char:/dev/console:0600:5:1 \
     dir:/proc:0755 \
@@ -108,4 +119,4 @@ mv "$bin.tmp" "$bin"
     dir:/tmp:0755 \
     dir:/root:0700
 mv "$out/test.cpio.tmp" "$image"
-echo "build-init: built $bin (static-pie, musl) and $image"
+echo "build-init: built $bin and $big (static-pie, musl) and $image"

@@ -22,6 +22,7 @@
  *   avx-child   keep a pattern in ymm8 across yields (helper)
  *   fpu-child   compute in round-toward-zero mode (helper for the test mode)
  *   pipe-child  write a known string to stdout (helper for the test mode)
+ *   stdio-lines, far32, int80, big-mmap, spawn-many=N: see hardening.c
  *   bench-getpid=N  time N syscall(SYS_getpid) (musl does not cache it),
  *               print "nabla-init: bench getpid N calls X ns/call", power off
  *   bench-null=N    the same with syscall number 1000 (no such syscall:
@@ -56,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "init.h"
+
 extern char **environ;
 
 #define TMPFS_MAGIC_VALUE 0x01021994
@@ -63,13 +66,13 @@ extern char **environ;
 #define RAMFS_MAGIC_VALUE 0x858458f6
 #define PIPE_MESSAGE "nabla-init pipe child: 0123456789 abcdefghijklmnopqrstuvwxyz\n"
 
-static const char *self_path = "/init";
-static int native; /* not pid 1: an ordinary process on some host */
+const char *self_path = "/init";
+int native; /* not pid 1: an ordinary process on some host */
 static int passed, failed;
-static char detail[512];
+char detail[512];
 
 /* Sets the failure detail; returns 0 so a check can `return fail(...)`. */
-static int fail(const char *fmt, ...)
+int fail(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -78,7 +81,7 @@ static int fail(const char *fmt, ...)
 	return 0;
 }
 
-static int fail_errno(const char *what)
+int fail_errno(const char *what)
 {
 	return fail("%s: %s", what, strerror(errno));
 }
@@ -101,7 +104,7 @@ static void run_check(const char *name, int (*check)(void))
 	fflush(stdout);
 }
 
-static long long mono_ns(void)
+long long mono_ns(void)
 {
 	struct timespec ts;
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
@@ -145,7 +148,7 @@ static int mkdir_p(const char *path, mode_t mode)
 }
 
 /* Spawns this program with one argument; returns 0 with *pid set, or an error number. */
-static int spawn_self(const char *mode_arg, const posix_spawn_file_actions_t *fa, pid_t *pid)
+int spawn_self(const char *mode_arg, const posix_spawn_file_actions_t *fa, pid_t *pid)
 {
 	char *argv[] = {(char *)self_path, (char *)mode_arg, NULL};
 	fflush(stdout);
@@ -153,7 +156,7 @@ static int spawn_self(const char *mode_arg, const posix_spawn_file_actions_t *fa
 }
 
 /* Reaps the child; returns 1, or 0 after setting `detail`. */
-static int wait_child(pid_t pid, int *status)
+int wait_child(pid_t pid, int *status)
 {
 	for (;;) {
 		pid_t r = waitpid(pid, status, 0);
@@ -167,7 +170,7 @@ static int wait_child(pid_t pid, int *status)
 	}
 }
 
-static void describe_status(int status, char *out, size_t cap)
+void describe_status(int status, char *out, size_t cap)
 {
 	if (WIFEXITED(status))
 		snprintf(out, cap, "exited with status %d", WEXITSTATUS(status));
@@ -339,7 +342,7 @@ static int check_nanosleep(void)
  * wait for it, then compare with an exit status (want_signal 0) or a
  * killing signal.
  */
-static int expect_child(const char *what, pid_t pid, int want_status, int want_signal)
+int expect_child(const char *what, pid_t pid, int want_status, int want_signal)
 {
 	int status;
 	if (!wait_child(pid, &status))
@@ -357,7 +360,7 @@ static int expect_child(const char *what, pid_t pid, int want_status, int want_s
 }
 
 /* Spawn this program in `mode` and check how it ends (see expect_child). */
-static int spawn_expect(const char *mode, int want_status, int want_signal)
+int spawn_expect(const char *mode, int want_status, int want_signal)
 {
 	pid_t pid;
 	int err = spawn_self(mode, NULL, &pid);
@@ -539,7 +542,6 @@ static int check_fpu(void)
 	return 1;
 }
 
-static int power_off(void);
 
 /* Read one line of console input and print it back, then power off. */
 static int mode_read_line(void)
@@ -741,7 +743,7 @@ static int check_pthread(void)
 
 /* ---- modes ---- */
 
-static int power_off(void)
+int power_off(void)
 {
 	fflush(stdout);
 	if (native) {
@@ -776,6 +778,12 @@ static int mode_test(void)
 	run_check("pipe", check_pipe);
 	run_check("signal", check_signal);
 	run_check("pthread", check_pthread);
+	run_check("empty-buffers", check_empty_buffers);
+	run_check("stdio-pipe", check_stdio_pipe);
+	run_check("stdio-file", check_stdio_file);
+	run_check("clone-novm", check_clone_novm);
+	run_check("far32", check_far32);
+	run_check("int80", check_int80);
 	printf("nabla-init: %d passed, %d failed\n", passed, failed);
 	if (native) {
 		power_off();
@@ -965,6 +973,16 @@ int main(int argc, char **argv)
 		rc = mode_fpu_child();
 	else if (strcmp(mode, "pipe-child") == 0)
 		rc = mode_pipe_child();
+	else if (strcmp(mode, "stdio-lines") == 0)
+		rc = mode_stdio_lines();
+	else if (strcmp(mode, "far32") == 0)
+		rc = mode_far32();
+	else if (strcmp(mode, "int80") == 0)
+		rc = mode_int80();
+	else if (strcmp(mode, "big-mmap") == 0)
+		rc = mode_big_mmap();
+	else if (strncmp(mode, "spawn-many=", 11) == 0)
+		rc = mode_spawn_many(mode + 11);
 	else if (strncmp(mode, "bench-getpid=", 13) == 0)
 		rc = mode_bench_syscall("getpid", SYS_getpid, 0, mode + 13);
 	else if (strncmp(mode, "bench-null=", 11) == 0)
@@ -973,7 +991,7 @@ int main(int argc, char **argv)
 		rc = mode_bench_spawn(mode + 12);
 	else {
 		printf("nabla-init: unknown mode \"%s\" (hello, poweroff, exit=N, test, segv, pipe-child, "
-		       "bench-getpid=N, bench-null=N, bench-spawn=N)\n", mode);
+		       "big-mmap, spawn-many=N, bench-getpid=N, bench-null=N, bench-spawn=N)\n", mode);
 		rc = 2;
 	}
 	fflush(stdout);

@@ -1,6 +1,8 @@
 //! Helpers for the integration tests in `tests/tests/`: locate the built
 //! tender and guests, run them, and capture what a user would see.
 
+pub mod linux;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 

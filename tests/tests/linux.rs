@@ -4,33 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
+use nabla_tests::linux::{boot_with, initramfs, kernel};
 use nabla_tests::{Run, root, run_with_timeout};
-use std::path::PathBuf;
 
-fn kernel() -> String {
-    path("build/linux.nabla")
-}
-
-fn initramfs() -> String {
-    path("target/init/test.cpio")
-}
-
-fn path(rel: &str) -> String {
-    let p: PathBuf = root().join(rel);
-    assert!(p.exists(), "{} is missing: run `make test`, which builds it", p.display());
-    p.to_str().expect("utf-8 path").to_owned()
-}
-
-/// Boot with the test initramfs; `init_mode` goes to the init through the
-/// kernel command line (words with `=` become its environment).
+/// Boot with 64 MiB; see [`boot_with`].
 fn boot(init_mode: Option<&str>) -> Run {
-    let (k, i) = (kernel(), initramfs());
-    let env = init_mode.map(|m| format!("NABLA_INIT={m}"));
-    let mut args = vec!["--mem=64", "--initrd", &i, &k];
-    if let Some(e) = &env {
-        args.extend(["--", e]);
-    }
-    run_with_timeout(&args, 60).expect("the Linux guest did not finish within 60 s")
+    boot_with(64, init_mode, 60)
 }
 
 #[test]
@@ -70,6 +49,12 @@ fn the_test_init_passes_every_check() {
         "pipe",
         "signal",
         "pthread",
+        "empty-buffers",
+        "stdio-pipe",
+        "stdio-file",
+        "clone-novm",
+        "far32",
+        "int80",
     ];
     for c in checks {
         let ok = r.stdout.lines().any(|l| l == format!("ok {c}") || l.starts_with(&format!("ok {c} ")));

@@ -1,0 +1,35 @@
+//! Booting the Linux guest (`build/linux.nabla`, from `make kernel`) with
+//! the test initramfs (`make initramfs`), for the tests in
+//! `tests/tests/linux*.rs`.
+
+use crate::{Run, root, run_with_timeout};
+
+/// Path of the kernel.
+pub fn kernel() -> String {
+    path("build/linux.nabla")
+}
+
+/// Path of the test initramfs.
+pub fn initramfs() -> String {
+    path("target/init/test.cpio")
+}
+
+fn path(rel: &str) -> String {
+    let p = root().join(rel);
+    assert!(p.exists(), "{} is missing: run `make test`, which builds it", p.display());
+    p.to_str().expect("utf-8 path").to_owned()
+}
+
+/// Boot with `mem` MiB and the test initramfs; `init_mode` goes to the
+/// init through the kernel command line (words with `=` become its
+/// environment). Panics if the guest runs for more than `secs` seconds.
+pub fn boot_with(mem: u32, init_mode: Option<&str>, secs: u64) -> Run {
+    let (k, i) = (kernel(), initramfs());
+    let mem = format!("--mem={mem}");
+    let env = init_mode.map(|m| format!("NABLA_INIT={m}"));
+    let mut args = vec![mem.as_str(), "--initrd", &i, &k];
+    if let Some(e) = &env {
+        args.extend(["--", e]);
+    }
+    run_with_timeout(&args, secs).unwrap_or_else(|| panic!("the Linux guest did not finish within {secs} s"))
+}
