@@ -136,7 +136,12 @@ fn attachment_errors() {
     refused(&[&format!("--block:storage={}", small.display()), b], "smaller than one 512-byte sector");
     let odd_arg = format!("--block:storage={}", odd.display());
     refused(&[&odd_arg, "--block-sector-size:storage=4096", b], "not a multiple of the 4096-byte sector size");
-    refused(&[&ok_arg, "--block-sector-size:storage=1024", b], "must be 512 or 4096");
+    for bad in ["1000", "256", "0", "524288", "4096x", "-512", ""] {
+        let arg = format!("--block-sector-size:storage={bad}");
+        refused(&[&ok_arg, &arg, b], "must be a power of two from 512 to 262144");
+    }
+    refused(&[&ok_arg, "--block-sector-size:storage=2097152", b], "must be a power of two from 512 to 262144");
+    refused(&[&odd_arg, "--block-sector-size:storage=65536", b], "smaller than one 65536-byte sector");
     refused(&[&ok_arg, "--block-sector-size:other=512", b], "no --block:other=PATH given");
     refused(&["--block:bad/name=x", b], "not a valid device name");
     refused(&["--block:storage", b], "expected --block:NAME=VALUE");

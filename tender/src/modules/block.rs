@@ -29,6 +29,21 @@ use std::os::unix::fs::FileTypeExt;
 pub const MAX_IO: u64 = 256 * 1024;
 /// Default sector size.
 pub const DEFAULT_SECTOR: u64 = 512;
+/// Smallest sector size (Solo5's limit too).
+pub const MIN_SECTOR: u64 = 512;
+
+/// A sector size from the command line: a power of two from
+/// [`MIN_SECTOR`] to [`MAX_IO`] (a request is whole sectors and at most
+/// `MAX_IO` bytes, so a larger sector could never be read). Solo5 takes
+/// any power of two from 512.
+fn parse_sector(value: &str) -> Option<u64> {
+    // Decimal digits only: no sign, no `0x`, no surrounding blanks.
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = value.parse().ok()?;
+    (n.is_power_of_two() && (MIN_SECTOR..=MAX_IO).contains(&n)).then_some(n)
+}
 
 /// Arguments owned by the block module.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -37,8 +52,8 @@ pub struct BlockArgs {
     /// read-only). Also written --block:NAME=PATH
     #[arg(long = "block", value_name = "NAME=PATH[:ro]")]
     pub block: Vec<String>,
-    /// Sector size of block device NAME: 512 (default) or 4096. Also
-    /// written --block-sector-size:NAME=N
+    /// Sector size of block device NAME: a power of two from 512 (the
+    /// default) to 262144. Also written --block-sector-size:NAME=N
     #[arg(long = "block-sector-size", value_name = "NAME=N")]
     pub sector_size: Vec<String>,
 }
@@ -102,11 +117,11 @@ impl BlockArgs {
         }
         for arg in &self.sector_size {
             let (name, value) = parse_named("--block-sector-size", arg).map_err(BlockError::Arg)?;
-            let sector = match value {
-                "512" => 512,
-                "4096" => 4096,
-                _ => return Err(BlockError::Arg(format!("--block-sector-size:{name}={value}: must be 512 or 4096"))),
-            };
+            let sector = parse_sector(value).ok_or_else(|| {
+                BlockError::Arg(format!(
+                    "--block-sector-size:{name}={value}: must be a power of two from {MIN_SECTOR} to {MAX_IO}"
+                ))
+            })?;
             match out.iter_mut().find(|(n, _)| n == name) {
                 Some((_, spec)) => spec.sector = sector,
                 None => {
@@ -279,4 +294,58 @@ pub extern "C" fn block_flush(handle: u32) -> u32 {
     // SAFETY: fdatasync takes no pointers.
     let r = unsafe { gate::syscall3(libc::SYS_fdatasync, d.fd as u64, 0, 0) };
     if r == 0 { RESULT_OK } else { RESULT_EUNSPEC }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sector_sizes_are_powers_of_two_from_512_to_max_io() {
+        for n in (9..=18).map(|s| 1u64 << s) {
+            assert_eq!(parse_sector(&n.to_string()), Some(n));
+        }
+        for bad in ["", "0", "1", "256", "511", "1000", "4097", "524288", "+512", "-512", "0x200", " 512", "1e3"] {
+            assert_eq!(parse_sector(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_sector("99999999999999999999999"), None);
+    }
+
+    /// For every sector size and capacity: the window and the seccomp pins
+    /// are whole sectors, every valid request either fits the pins
+    /// directly or lies in the last window (bounce buffer), and the
+    /// device's largest request is never smaller than one sector.
+    #[test]
+    fn big_sectors_keep_requests_inside_the_pins() {
+        let dir = std::env::temp_dir().join(format!("nabla-block-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for sector in (9..=18).map(|s| 1u64 << s) {
+            for sectors in [1u64, 2, 3, 7, 64, 1000] {
+                let path = dir.join(format!("{sector}-{sectors}.img"));
+                let f = std::fs::File::create(&path).unwrap();
+                f.set_len(sector * sectors).unwrap();
+                let spec = BlockSpec { path: path.display().to_string(), read_only: true, sector };
+                let d = attach("t", &spec).unwrap();
+                // SAFETY: closing the fd `attach` opened for this test.
+                unsafe { libc::close(d.fd) };
+                assert_eq!(d.capacity, sector * sectors);
+                assert!(d.window.is_multiple_of(sector) && d.window <= MAX_IO && d.window >= sector);
+                let last = d.capacity - d.window;
+                assert!(last.is_multiple_of(sector));
+                for offset in (0..d.capacity).step_by(sector as usize) {
+                    for len in [sector, MAX_IO / sector * sector, d.capacity - offset] {
+                        if len == 0 || len > MAX_IO || offset + len > d.capacity {
+                            continue;
+                        }
+                        if offset <= last {
+                            assert!(len <= d.window, "{sector} {sectors}: {offset}+{len}");
+                        } else {
+                            assert!(offset - last + len <= d.window, "{sector} {sectors}: {offset}+{len}");
+                        }
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
