@@ -20,7 +20,7 @@ PLATFORM_UML := target/platform-uml/release/libnabla_platform.a
 TRIPLE := x86_64-unknown-linux-gnu
 STATIC_DIR := target/$(TRIPLE)/release
 
-C_GUEST_NAMES := hello blk
+C_GUEST_NAMES := hello blk names
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
 .PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs
@@ -41,9 +41,10 @@ guests: setup
 	@mkdir -p target/guests
 	@for g in $(GUEST_NAMES); do cp target/guests-build/release/$$g target/guests/$$g; done
 
-# The Solo5 C API as a static library, and the C test guests built with it.
+# The Solo5 C API as a static library (one object exporting only the Solo5
+# API), and the C test guests built with it by the README's recipe.
 c-guests: tender
-	$(CARGO) rustc --release -p nabla-platform --features solo5 --crate-type staticlib
+	CARGO=$(CARGO) scripts/build-solo5-lib.sh
 	@mkdir -p target/guests
 	@for g in $(C_GUEST_NAMES); do \
 		scripts/build-c-guest.sh tests/guests-c/$$g.c tests/guests-c/$$g.json target/guests/c-$$g || exit 1; \

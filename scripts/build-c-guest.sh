@@ -19,7 +19,8 @@ cflags=(-O2 -ffreestanding -fno-stack-protector -fPIE -fno-builtin -nostdinc
 "$root/target/release/nabla-elftool" gen-manifest "$manifest" "$tmp/manifest.c"
 cc "${cflags[@]}" -c -o "$tmp/app.o" "$app"
 cc "${cflags[@]}" -c -o "$tmp/manifest.o" "$tmp/manifest.c"
-# static-pie without any C library: the platform library provides _start,
-# memcpy & co. and the Solo5 API.
+# static-pie without any C library: the platform library provides _start
+# (-u pulls it in even for an application that calls no Solo5 function)
+# and the Solo5 API, and keeps everything else to itself.
 cc -nostdlib -static-pie -Wl,--no-dynamic-linker -Wl,-z,noexecstack -Wl,-z,separate-code \
    -Wl,-u,_start -o "$out" "$tmp/app.o" "$tmp/manifest.o" "$root/target/release/libnabla_platform.a"

@@ -7,11 +7,17 @@
  *
  * Differences: block requests may span many blocks (up to the device's
  * maximum, 256 KiB); calls on absent devices return SOLO5_R_EINVAL
- * instead of aborting; device names are at most 31 characters.
+ * instead of aborting.
+ *
+ * Like Solo5's header it needs nothing but the compiler's own freestanding
+ * headers (with -nostdinc, add -isystem $(cc -print-file-name=include)),
+ * and it brings bool, size_t, the fixed-width integers and va_list with it.
  */
 #ifndef NABLA_SOLO5_H
 #define NABLA_SOLO5_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -8,7 +8,9 @@
 //! exits with its return value.
 //!
 //! With the `uml` feature the kernel provides the memory functions, so the
-//! runtime leaves them out.
+//! runtime leaves them out. In the Solo5 library (feature `solo5`) they
+//! are global only until the library is built: `scripts/build-solo5-lib.sh`
+//! makes them local, so a C guest may define its own.
 //!
 //! The memory functions use `rep movsb` / `rep stosb` in inline assembly:
 //! written as Rust loops, the optimiser would turn them back into calls to

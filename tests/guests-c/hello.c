@@ -1,29 +1,19 @@
-/* A Solo5 unikernel: prints its command line, then SUCCESS. */
-#include "solo5.h"
-
-static size_t length(const char *s)
-{
-	size_t n = 0;
-
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void puts_(const char *s)
-{
-	solo5_console_write(s, length(s));
-}
+/*
+ * A Solo5 unikernel: prints its command line and checks its heap, then
+ * prints SUCCESS. It carries its own libc (lib.c), as Solo5 programs do.
+ */
+#include "lib.c"
 
 int solo5_app_main(const struct solo5_start_info *si)
 {
-	puts_("Hello from a Solo5 C unikernel! Command line: \"");
-	puts_(si->cmdline);
-	puts_("\"\n");
-	if (si->heap_size < 4096) {
-		puts_("heap too small\n");
-		return SOLO5_EXIT_FAILURE;
-	}
+	bool heap_ok = si->heap_size >= 4096;
+
+	printf_("Hello from a Solo5 C unikernel! Command line: \"%s\"\n", si->cmdline);
+	if (!heap_ok)
+		return fail("heap too small");
+	/* The heap is ours: write its first and last pages. */
+	memset((void *)si->heap_start, 0x5a, 4096);
+	memset((void *)(si->heap_start + si->heap_size - 4096), 0xa5, 4096);
 	puts_("SUCCESS\n");
 	return SOLO5_EXIT_SUCCESS;
 }

@@ -197,3 +197,65 @@ fn initrd_is_loaded_intact() {
     assert!(r.stderr.contains("not a newc cpio archive"), "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1);
 }
+
+/// The global symbols of `target/release/libnabla_platform.a`, by `nm`:
+/// (defined, undefined).
+fn solo5_library_globals() -> (Vec<String>, Vec<String>) {
+    let lib = nabla_tests::root().join("target/release/libnabla_platform.a");
+    let out = std::process::Command::new("nm").arg("-g").arg(&lib).output().expect("nm (binutils) must be installed");
+    assert!(out.status.success(), "nm {}", lib.display());
+    let (mut defined, mut undefined) = (Vec::new(), Vec::new());
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f[..] {
+            ["U", name] => undefined.push(name.to_string()),
+            [_, _, name] => defined.push(name.to_string()),
+            _ => {}
+        }
+    }
+    defined.sort();
+    undefined.sort();
+    (defined, undefined)
+}
+
+/// The library a C guest links exports the Solo5 API of `solo5.h` and
+/// `_start`, nothing else (no memcpy & co., no compiler helpers, no Rust
+/// symbols), and needs only the application's `solo5_app_main`.
+#[test]
+fn solo5_library_exports_only_the_solo5_api() {
+    let header = std::fs::read_to_string(nabla_tests::root().join("platform/include/solo5.h")).unwrap();
+    // Every `solo5_NAME(` in the header: the functions it declares.
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut api: Vec<String> = Vec::new();
+    for (at, _) in header.match_indices("solo5_") {
+        if header[..at].ends_with(ident) {
+            continue;
+        }
+        let name: String = header[at..].chars().take_while(|&c| ident(c)).collect();
+        if header[at + name.len()..].starts_with('(') && name != "solo5_app_main" {
+            api.push(name);
+        }
+    }
+    api.push("_start".into());
+    api.sort();
+    api.dedup();
+    assert!(api.len() > 10, "too few functions found in solo5.h: {api:?}");
+    let (defined, undefined) = solo5_library_globals();
+    assert_eq!(defined, api, "the library's globals differ from solo5.h");
+    assert_eq!(undefined, ["solo5_app_main"]);
+}
+
+/// The C guests carry their own memcpy, memmove, memset, memcmp and
+/// strlen (tests/guests-c/lib.c), as Solo5 programs do, and link with the
+/// recipe; in the guest those names are the guest's own.
+#[test]
+fn solo5_guest_with_its_own_libc_links_and_runs() {
+    let r = run_guest(&["--quiet"], "c-hello", &["a", "b"]);
+    assert_success(&r);
+    let out = std::process::Command::new("nm").arg(guest("c-hello")).output().unwrap();
+    let syms = String::from_utf8_lossy(&out.stdout);
+    for f in ["memcpy", "memmove", "memset", "memcmp", "strlen"] {
+        let global: Vec<&str> = syms.lines().filter(|l| l.ends_with(&format!(" T {f}"))).collect();
+        assert_eq!(global.len(), 1, "{f}: {global:?}");
+    }
+}
