@@ -21,7 +21,8 @@
  *     spawn-many=N   spawn /big (a 1 MiB static-pie) N times, each waited
  *                    for; "nabla-init: spawn-many N of N ok" and MemFree
  *                    before and after; power off. NABLA_TRIM=N in the
- *                    environment sets vm.nr_trim_pages first.
+ *                    environment sets vm.nr_trim_pages first (also for
+ *                    big-mmap, which prints what each mapping costs).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -260,10 +261,39 @@ int check_int80(void)
 	return expect_child("int80", pid, 0, SIGSEGV);
 }
 
-/* Maps `mib` MiB, writes a pattern over it and reads it back; 1 or 0. */
+static long mem_free_kb(void);
+
+/* As pid 1, /proc is not mounted yet: mount it for /proc/meminfo. */
+static void mount_proc(const char *mode)
+{
+	if (!native && mount("proc", "/proc", "proc", 0, NULL) != 0 && errno != EBUSY)
+		printf("nabla-init: %s: mount /proc: %s\n", mode, strerror(errno));
+}
+
+/* NABLA_TRIM=N: measure another trimming policy (vm.nr_trim_pages). */
+static void set_trim(const char *mode)
+{
+	const char *trim = getenv("NABLA_TRIM");
+	int fd;
+
+	if (!trim || native)
+		return;
+	fd = open("/proc/sys/vm/nr_trim_pages", O_WRONLY);
+	if (fd < 0 || write(fd, trim, strlen(trim)) < 0)
+		printf("nabla-init: %s: set nr_trim_pages: %s\n", mode, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * Maps `mib` MiB, writes a pattern over it and reads it back; 1 or 0.
+ * Prints how much MemFree dropped while it was mapped (the cost of a
+ * mapping without an MMU: a whole power-of-two block, kept whole).
+ */
 static int try_big(int mib, int use_malloc)
 {
 	size_t len = (size_t)mib << 20;
+	long before = mem_free_kb();
 	unsigned char *p;
 
 	if (use_malloc)
@@ -281,6 +311,8 @@ static int try_big(int mib, int use_malloc)
 	for (size_t i = 0; i < len; i += 4096)
 		if (p[i] != (unsigned char)(i >> 12))
 			return fail("%d MiB: byte %zu reads back %d", mib, i, p[i]);
+	printf("nabla-init: big-mmap: %s of %d MiB: MemFree %ld kB lower\n", use_malloc ? "malloc" : "mmap", mib,
+	       before - mem_free_kb());
 	if (use_malloc)
 		free(p);
 	else if (munmap(p, len) != 0)
@@ -293,6 +325,8 @@ int mode_big_mmap(void)
 	static const int sizes[] = {5, 8, 16, 64};
 	int ok = 1;
 
+	mount_proc("big-mmap");
+	set_trim("big-mmap");
 	for (size_t i = 0; ok && i < sizeof sizes / sizeof sizes[0]; i++)
 		ok = try_big(sizes[i], 0);
 	if (ok)
@@ -342,17 +376,8 @@ static void show_file(const char *path)
 
 int mode_spawn_many(const char *arg)
 {
-	if (!native && mount("proc", "/proc", "proc", 0, NULL) != 0 && errno != EBUSY)
-		printf("nabla-init: spawn-many: mount /proc: %s\n", strerror(errno));
-	/* NABLA_TRIM=N: measure another trimming policy (vm.nr_trim_pages). */
-	const char *trim = getenv("NABLA_TRIM");
-	if (trim && !native) {
-		int fd = open("/proc/sys/vm/nr_trim_pages", O_WRONLY);
-		if (fd < 0 || write(fd, trim, strlen(trim)) < 0)
-			printf("nabla-init: spawn-many: set nr_trim_pages: %s\n", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
+	mount_proc("spawn-many");
+	set_trim("spawn-many");
 	long free_before = mem_free_kb();
 	const char *prog = native ? "./big" : "/big";
 	long n = strtol(arg, NULL, 10);
