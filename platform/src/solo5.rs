@@ -10,10 +10,20 @@
 //! when a network device has input. Unlike some Solo5 bindings, calls on a
 //! device that is not present return EINVAL rather than aborting (the
 //! header allows both).
+//!
+//! Besides the API, the library gives a C guest what Solo5's bindings
+//! give it: the entry point and the stack protector ([`ssp`]). Everything
+//! else in the library (memcpy and friends, compiler helpers, Rust code)
+//! is made local when the static library is built
+//! (`scripts/build-solo5-lib.sh`), so the guest's own libc never collides
+//! with it.
 
 use crate::abi::{DEVICE_BLOCK, DEVICE_NET, RESULT_AGAIN, RESULT_EINVAL, RESULT_OK};
 use core::ffi::{CStr, c_char, c_int};
 use core::sync::atomic::{AtomicU64, Ordering};
+
+#[cfg(not(feature = "uml"))]
+mod ssp;
 
 /// Stack kept below the top of memory when computing the Solo5 heap.
 #[cfg(not(feature = "uml"))]
@@ -56,6 +66,7 @@ unsafe extern "C" {
 /// Run the C application (called by the runtime's `_start`).
 #[cfg(not(feature = "uml"))]
 pub fn run_app() -> i32 {
+    ssp::init();
     let b = crate::boot_info();
     let heap_end = b.stack_top.saturating_sub(STACK_RESERVE).max(b.image_end);
     let si = StartInfo {

@@ -219,8 +219,9 @@ fn solo5_library_globals() -> (Vec<String>, Vec<String>) {
 }
 
 /// The library a C guest links exports the Solo5 API of `solo5.h` and
-/// `_start`, nothing else (no memcpy & co., no compiler helpers, no Rust
-/// symbols), and needs only the application's `solo5_app_main`.
+/// `_start` and the stack protector's two symbols, nothing else (no
+/// memcpy & co., no compiler helpers, no Rust symbols), and needs only the
+/// application's `solo5_app_main`.
 #[test]
 fn solo5_library_exports_only_the_solo5_api() {
     let header = std::fs::read_to_string(nabla_tests::root().join("platform/include/solo5.h")).unwrap();
@@ -236,7 +237,7 @@ fn solo5_library_exports_only_the_solo5_api() {
             api.push(name);
         }
     }
-    api.push("_start".into());
+    api.extend(["_start", "__stack_chk_guard", "__stack_chk_fail"].map(String::from));
     api.sort();
     api.dedup();
     assert!(api.len() > 10, "too few functions found in solo5.h: {api:?}");
@@ -258,4 +259,24 @@ fn solo5_guest_with_its_own_libc_links_and_runs() {
         let global: Vec<&str> = syms.lines().filter(|l| l.ends_with(&format!(" T {f}"))).collect();
         assert_eq!(global.len(), 1, "{f}: {global:?}");
     }
+}
+
+/// The stack protector: a smashed canary ends the guest with 255 and one
+/// line; the canary differs from run to run and ends in a zero byte.
+#[test]
+fn solo5_stack_protector() {
+    assert_success(&run_guest(&["--quiet"], "c-ssp", &[]));
+    let r = run_guest(&["--quiet"], "c-ssp", &["smash"]);
+    assert_eq!(r.code, Some(255), "{r:?}");
+    assert_eq!(r.stderr.trim_end(), "nabla-tender: guest aborted: stack smashing detected (__stack_chk_fail)");
+    assert!(!r.stdout.contains("went unnoticed"), "{}", r.stdout);
+    let guard = || {
+        let r = run_guest(&["--quiet"], "c-ssp", &["guard"]);
+        assert_success(&r);
+        let hex = r.stdout.lines().next().and_then(|l| l.strip_prefix("guard ")).unwrap().to_string();
+        u64::from_str_radix(&hex, 16).unwrap()
+    };
+    let (a, b) = (guard(), guard());
+    assert_ne!(a, b, "the same canary twice");
+    assert!(a != 0 && a & 0xff == 0 && b & 0xff == 0, "{a:#x} {b:#x}");
 }
