@@ -44,7 +44,19 @@ int solo5_app_main(const struct solo5_start_info *info);
 void solo5_exit(int status) __attribute__((noreturn));
 void solo5_abort(void) __attribute__((noreturn));
 
+/* Set the thread pointer (%fs base on x86_64). */
 solo5_result_t solo5_set_tls_base(uintptr_t base);
+
+/*
+ * Thread-local storage (x86_64 TLS variant II). A TLS block is
+ * solo5_tls_size() bytes of the application's memory, of any alignment;
+ * solo5_tls_init(tls) fills it (.tdata copied, .tbss zeroed, the word at
+ * the thread pointer set to its own address; SOLO5_R_EINVAL for tls == 0),
+ * and solo5_set_tls_base(solo5_tls_tp_offset(tls)) makes it current.
+ */
+size_t solo5_tls_size(void);
+uintptr_t solo5_tls_tp_offset(uintptr_t tls);
+solo5_result_t solo5_tls_init(uintptr_t tls);
 
 typedef uint64_t solo5_time_t;
 solo5_time_t solo5_clock_monotonic(void);

@@ -27,6 +27,8 @@ mod random;
 pub mod rt;
 #[cfg(feature = "solo5")]
 pub mod solo5;
+#[cfg(any(test, feature = "solo5"))]
+pub mod tls_block;
 #[cfg(feature = "uml")]
 pub mod uml;
 pub mod xsave;

@@ -12,11 +12,11 @@
 //! header allows both).
 //!
 //! Besides the API, the library gives a C guest what Solo5's bindings
-//! give it: the entry point and the stack protector ([`ssp`]). Everything
-//! else in the library (memcpy and friends, compiler helpers, Rust code)
-//! is made local when the static library is built
-//! (`scripts/build-solo5-lib.sh`), so the guest's own libc never collides
-//! with it.
+//! give it: the entry point, the TLS API ([`tls`]) and the stack
+//! protector ([`ssp`]). Everything else in the library (memcpy and
+//! friends, compiler helpers, Rust code) is made local when the static
+//! library is built (`scripts/build-solo5-lib.sh`), so the guest's own libc
+//! never collides with it.
 
 use crate::abi::{DEVICE_BLOCK, DEVICE_NET, RESULT_AGAIN, RESULT_EINVAL, RESULT_OK};
 use core::ffi::{CStr, c_char, c_int};
@@ -24,6 +24,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(not(feature = "uml"))]
 mod ssp;
+#[cfg(not(feature = "uml"))]
+mod tls;
 
 /// Stack kept below the top of memory when computing the Solo5 heap.
 #[cfg(not(feature = "uml"))]

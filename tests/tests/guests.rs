@@ -221,7 +221,7 @@ fn solo5_library_globals() -> (Vec<String>, Vec<String>) {
 /// The library a C guest links exports the Solo5 API of `solo5.h` and
 /// `_start` and the stack protector's two symbols, nothing else (no
 /// memcpy & co., no compiler helpers, no Rust symbols), and needs only the
-/// application's `solo5_app_main`.
+/// application's `solo5_app_main` and the linker's `__ehdr_start`.
 #[test]
 fn solo5_library_exports_only_the_solo5_api() {
     let header = std::fs::read_to_string(nabla_tests::root().join("platform/include/solo5.h")).unwrap();
@@ -243,7 +243,7 @@ fn solo5_library_exports_only_the_solo5_api() {
     assert!(api.len() > 10, "too few functions found in solo5.h: {api:?}");
     let (defined, undefined) = solo5_library_globals();
     assert_eq!(defined, api, "the library's globals differ from solo5.h");
-    assert_eq!(undefined, ["solo5_app_main"]);
+    assert_eq!(undefined, ["__ehdr_start", "solo5_app_main"]);
 }
 
 /// The C guests carry their own memcpy, memmove, memset, memcmp and
@@ -259,6 +259,15 @@ fn solo5_guest_with_its_own_libc_links_and_runs() {
         let global: Vec<&str> = syms.lines().filter(|l| l.ends_with(&format!(" T {f}"))).collect();
         assert_eq!(global.len(), 1, "{f}: {global:?}");
     }
+}
+
+/// Solo5's TLS API on a plain static-pie guest: two TLS blocks with
+/// `__thread` data (.tdata, .tbss, a 64-byte aligned variable), switched
+/// with `solo5_set_tls_base`, each keeping its own values.
+#[test]
+fn solo5_tls_blocks() {
+    let r = run_guest(&["--quiet"], "c-tls", &[]);
+    assert_success(&r);
 }
 
 /// The stack protector: a smashed canary ends the guest with 255 and one
