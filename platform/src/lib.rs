@@ -28,6 +28,8 @@ pub mod rt;
 #[cfg(feature = "solo5")]
 pub mod solo5;
 #[cfg(any(test, feature = "solo5"))]
+pub mod solo5_cmdline;
+#[cfg(any(test, feature = "solo5"))]
 pub mod tls_block;
 #[cfg(feature = "uml")]
 pub mod uml;

@@ -3,9 +3,9 @@
 //! `memcmp`, `bcmp`), since a guest links no C library.
 //!
 //! `_start` is entered as a function call with `rdi` = `BootInfo`; it
-//! adopts the boot info, prints a one-line banner unless `--quiet`, runs
-//! the guest's `nabla_main` (declared with [`crate::guest_main!`]) and
-//! exits with its return value.
+//! adopts the boot info, prints a one-line banner unless `--quiet` (or a
+//! Solo5 guest's `--solo5:quiet`), runs the guest's `nabla_main` (declared
+//! with [`crate::guest_main!`]) and exits with its return value.
 //!
 //! With the `uml` feature the kernel provides the memory functions, so the
 //! runtime leaves them out. In the Solo5 library (feature `solo5`) they
@@ -40,6 +40,18 @@ fn run_main() -> i32 {
     crate::uml::run()
 }
 
+/// Print the banner: not with the tender's `--quiet`, nor, for a Solo5
+/// guest, with `--solo5:quiet`.
+#[cfg(all(feature = "solo5", not(feature = "uml")))]
+fn banner_wanted() -> bool {
+    !crate::quiet() && crate::solo5::log_level() != crate::solo5_cmdline::LogLevel::Quiet
+}
+
+#[cfg(not(all(feature = "solo5", not(feature = "uml"))))]
+fn banner_wanted() -> bool {
+    !crate::quiet()
+}
+
 unsafe extern "C" {
     static NABLA_ABI_NOTE: nabla_abi::note::AbiNote;
 }
@@ -59,7 +71,7 @@ pub unsafe extern "C" fn _start(bi: *const BootInfo) -> ! {
         // SAFETY: ud2 raises SIGILL, which the tender reports.
         unsafe { asm!("ud2", options(noreturn)) }
     }
-    if !crate::quiet() {
+    if banner_wanted() {
         let b = crate::boot_info();
         crate::println!(
             "Nabla platform {}: memory {:#x}..{:#x}, image {:#x}..{:#x}",

@@ -12,11 +12,12 @@
 //! header allows both).
 //!
 //! Besides the API, the library gives a C guest what Solo5's bindings
-//! give it: the entry point, the TLS API ([`tls`]) and the stack
-//! protector ([`ssp`]). Everything else in the library (memcpy and
-//! friends, compiler helpers, Rust code) is made local when the static
-//! library is built (`scripts/build-solo5-lib.sh`), so the guest's own libc
-//! never collides with it.
+//! give it: the entry point, the command-line options `--solo5:quiet` and
+//! `--solo5:debug` ([`crate::solo5_cmdline`]), the TLS API ([`tls`]) and
+//! the stack protector ([`ssp`]). Everything else in the library (memcpy
+//! and friends, compiler helpers, Rust code) is made local when the static
+//! library is built (`scripts/build-solo5-lib.sh`), so the guest's own
+//! libc never collides with it.
 
 use crate::abi::{DEVICE_BLOCK, DEVICE_NET, RESULT_AGAIN, RESULT_EINVAL, RESULT_OK};
 use core::ffi::{CStr, c_char, c_int};
@@ -65,19 +66,79 @@ unsafe extern "C" {
     fn solo5_app_main(si: *const StartInfo) -> c_int;
 }
 
-/// Run the C application (called by the runtime's `_start`).
+/// The whole command line the tender passed.
+#[cfg(not(feature = "uml"))]
+fn full_cmdline() -> &'static [u8] {
+    let b = crate::boot_info();
+    // SAFETY: the tender wrote `cmdline_len` bytes (and a NUL) at
+    // `cmdline`, which stay valid for the life of the guest.
+    unsafe { core::slice::from_raw_parts(b.cmdline as *const u8, b.cmdline_len as usize) }
+}
+
+/// What the leading `--solo5:` options ask the platform to say.
+#[cfg(not(feature = "uml"))]
+pub fn log_level() -> crate::solo5_cmdline::LogLevel {
+    crate::solo5_cmdline::parse(full_cmdline()).0
+}
+
+/// Run the C application (called by the runtime's `_start`, after the
+/// banner).
 #[cfg(not(feature = "uml"))]
 pub fn run_app() -> i32 {
-    ssp::init();
+    let guard = ssp::init();
     let b = crate::boot_info();
+    let (level, at) = crate::solo5_cmdline::parse(full_cmdline());
     let heap_end = b.stack_top.saturating_sub(STACK_RESERVE).max(b.image_end);
     let si = StartInfo {
-        cmdline: b.cmdline as *const c_char,
+        // The rest of the line keeps the tender's final NUL.
+        cmdline: (b.cmdline as usize + at) as *const c_char,
         heap_start: b.image_end as usize,
         heap_size: (heap_end - b.image_end) as usize,
     };
+    if level == crate::solo5_cmdline::LogLevel::Debug {
+        debug_report(&si, guard);
+    }
     // SAFETY: the application defines `solo5_app_main` with this signature.
     unsafe { solo5_app_main(&si) }
+}
+
+/// The `--solo5:debug` lines: heap, devices, the canary's source.
+#[cfg(not(feature = "uml"))]
+fn debug_report(si: &StartInfo, guard: crate::random::Source) {
+    crate::println!(
+        "Solo5: debug: heap {:#x}..{:#x} ({} KiB)",
+        si.heap_start,
+        si.heap_start + si.heap_size,
+        si.heap_size / 1024
+    );
+    for (handle, d) in crate::devices().iter().enumerate() {
+        let name = crate::device_name(d);
+        if d.kind == DEVICE_BLOCK {
+            let ro = if d.flags & crate::abi::DEVICE_READ_ONLY != 0 { ", read-only" } else { "" };
+            crate::println!(
+                "Solo5: debug: device {handle} {name}: block, {} bytes, {}-byte blocks{ro}",
+                d.capacity,
+                d.sector_size
+            );
+        } else {
+            let m = &d.mac;
+            crate::println!(
+                "Solo5: debug: device {handle} {name}: net, mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, mtu {}",
+                m[0],
+                m[1],
+                m[2],
+                m[3],
+                m[4],
+                m[5],
+                d.mtu
+            );
+        }
+    }
+    let source = match guard {
+        crate::random::Source::Rdrand => "RDRAND",
+        crate::random::Source::Clock => "the clocks (no RDRAND)",
+    };
+    crate::println!("Solo5: debug: stack protector guard from {source}");
 }
 
 /// Handles acquired so far (each device may be acquired once).

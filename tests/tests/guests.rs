@@ -261,6 +261,27 @@ fn solo5_guest_with_its_own_libc_links_and_runs() {
     }
 }
 
+/// `--solo5:quiet` and `--solo5:debug` at the start of the command line
+/// are Solo5's, not the application's; quiet hides the banner.
+#[test]
+fn solo5_options_are_consumed() {
+    let r = run_guest(&[], "c-hello", &["--solo5:quiet", "a", "b"]);
+    assert_success(&r);
+    assert_eq!(r.stdout, "Hello from a Solo5 C unikernel! Command line: \"a b\"\nSUCCESS\n");
+    let r = run_guest(&[], "c-hello", &["--solo5:debug", "a"]);
+    assert_success(&r);
+    assert!(r.stdout.contains("Nabla platform") && r.stdout.contains("Solo5: debug: heap 0x"), "{}", r.stdout);
+    assert!(r.stdout.contains("Solo5: debug: stack protector guard from "), "{}", r.stdout);
+    assert!(r.stdout.contains("Command line: \"a\"\n"), "{}", r.stdout);
+    let r = run_guest(&[], "c-hello", &["--solo5:debug", "--solo5:quiet"]);
+    assert!(r.stdout.starts_with("Hello from") && r.stdout.contains("Command line: \"\"\n"), "{}", r.stdout);
+    // Only leading options are Solo5's.
+    let r = run_guest(&["--quiet"], "c-hello", &["x", "--solo5:quiet"]);
+    assert!(r.stdout.contains("Command line: \"x --solo5:quiet\""), "{}", r.stdout);
+    let r = run_guest(&["--quiet"], "c-hello", &["--solo5:quietly"]);
+    assert!(r.stdout.contains("Command line: \"--solo5:quietly\""), "{}", r.stdout);
+}
+
 /// Solo5's TLS API on a plain static-pie guest: two TLS blocks with
 /// `__thread` data (.tdata, .tbss, a 64-byte aligned variable), switched
 /// with `solo5_set_tls_base`, each keeping its own values.
