@@ -8,7 +8,7 @@
 
 CARGO ?= cargo
 GUEST_NAMES := hello fixed exit abort quiet time globals tls fpu exception hostcall badabi trap \
-	blk maxdev console net net2 blkbench trapbench initrd
+	blk maxdev console net net2 blkbench trapbench initrd compat refault busytick
 GUESTS := $(addprefix target/guests/,$(GUEST_NAMES))
 TENDER := target/release/nabla-tender
 KERNEL := build/linux.nabla
@@ -20,7 +20,7 @@ PLATFORM_UML := target/platform-uml/release/libnabla_platform.a
 TRIPLE := x86_64-unknown-linux-gnu
 STATIC_DIR := target/$(TRIPLE)/release
 
-C_GUEST_NAMES := hello blk tls ssp names
+C_GUEST_NAMES := hello blk names
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
 .PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs

@@ -7,6 +7,7 @@
 //! | 2 | bad command-line usage (unknown flag, missing KERNEL) |
 //! | 70 | internal error of the tender or host failure (a bug, or the host refused a resource) |
 //! | 128+N | the guest faulted with signal N: 132 SIGILL, 133 SIGTRAP, 135 SIGBUS, 136 SIGFPE, 139 SIGSEGV |
+//! | 139 | also: a guest double fault (a fault while the guest's fault entry still holds the previous one) |
 //! | 129, 130, 131, 143 | the tender was sent SIGHUP, SIGINT, SIGQUIT or SIGTERM (terminal restored) |
 //! | 159 | the guest made a forbidden host syscall (128 + SIGSYS) |
 //! | 255 | the guest aborted (`abort` hypercall), or returned from its entry point |
@@ -24,6 +25,8 @@ pub const USAGE: i32 = 2;
 pub const INTERNAL: i32 = 70;
 /// Base of guest-fault codes (plus the signal number).
 pub const FAULT_BASE: i32 = 128;
+/// A fault while the fault frame is still in use (128 + SIGSEGV).
+pub const DOUBLE_FAULT: i32 = 128 + libc::SIGSEGV;
 /// Forbidden host syscall.
 pub const FORBIDDEN_SYSCALL: i32 = 128 + libc::SIGSYS;
 /// Guest abort.

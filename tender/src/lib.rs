@@ -9,6 +9,7 @@
 
 pub mod elf;
 pub mod exit;
+pub mod forward;
 pub mod gate;
 pub mod hypercalls;
 pub mod launch;

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 #[command(after_help = "Linux: nabla-tender --mem=64 --initrd INITRAMFS.cpio build/linux.nabla -- [KERNEL ARGS] \
 (power-off exits 0, a kernel panic 255).\n\n\
 Exit codes: the guest's status; 1 bad input; 2 usage; 70 internal error; \
-128+N guest fault with signal N (or SIGHUP, SIGINT, SIGQUIT, SIGTERM sent to the tender); 159 forbidden host syscall; 255 guest abort.")]
+128+N guest fault with signal N (or SIGHUP, SIGINT, SIGQUIT, SIGTERM sent to the tender; 139 also a double fault); 159 forbidden host syscall; 255 guest abort.")]
 struct Cli {
     #[command(flatten)]
     core: CoreArgs,

@@ -7,7 +7,11 @@
 //! 1. a raw BPF prefix on `seccomp_data.instruction_pointer`: any syscall
 //!    issued from guest memory returns `SECCOMP_RET_TRAP`, whatever its
 //!    number, so even an allowed syscall never reaches the host from guest
-//!    code (the tender's SIGSYS handler then forwards or reports it);
+//!    code (the tender's SIGSYS handler then forwards or reports it). So
+//!    does any 32-bit syscall, wherever the host says it came from: the
+//!    tender makes none, and the host reports a 32-bit `sysenter` at its
+//!    own return address (the 32-bit vDSO's, outside guest memory), so
+//!    only this catches a guest program's;
 //! 2. the seccompiler program: the allowed syscalls with their argument
 //!    pins; anything else kills the process.
 //!
@@ -97,6 +101,8 @@ const JGE_K: u16 = 0x35;
 const RET_K: u16 = 0x06;
 /// `SECCOMP_RET_TRAP`.
 pub const RET_TRAP: u32 = 0x0003_0000;
+/// Offset of `arch` in `seccomp_data`.
+const ARCH: u32 = 4;
 /// Offsets of the instruction pointer's low and high words in `seccomp_data`.
 const IP_LO: u32 = 8;
 const IP_HI: u32 = 12;
@@ -109,14 +115,18 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
-/// BPF that returns `SECCOMP_RET_TRAP` when the instruction pointer lies in
-/// `guest` and otherwise falls through to the instruction after it.
-/// A 64-bit range test made of 32-bit BPF comparisons.
+/// BPF that returns `SECCOMP_RET_TRAP` for a syscall of another
+/// architecture than x86_64 or whose instruction pointer lies in `guest`,
+/// and otherwise falls through to the instruction after it. The guest
+/// range test is a 64-bit comparison made of 32-bit BPF ones.
 pub fn guest_ip_prefix(guest: &Range<u64>) -> Vec<sock_filter> {
     let (s_hi, s_lo) = ((guest.start >> 32) as u32, guest.start as u32);
     let (e_hi, e_lo) = ((guest.end >> 32) as u32, guest.end as u32);
-    // Indices: 10 = GUEST (return TRAP), 11 = NOT (fall through).
-    vec![
+    // Jumps are relative, so the arch test in front leaves the range
+    // test's offsets alone. Range test indices: 10 = GUEST (return TRAP),
+    // 11 = NOT (fall through).
+    let mut prog = vec![stmt(LD_W_ABS, ARCH), jump(JEQ_K, crate::gate::AUDIT_ARCH_X86_64, 1, 0), stmt(RET_K, RET_TRAP)];
+    prog.extend([
         stmt(LD_W_ABS, IP_HI),   // 0
         jump(JGT_K, s_hi, 3, 0), // 1: hi > s_hi -> 5
         jump(JEQ_K, s_hi, 0, 8), // 2: hi < s_hi -> 11
@@ -128,7 +138,8 @@ pub fn guest_ip_prefix(guest: &Range<u64>) -> Vec<sock_filter> {
         stmt(LD_W_ABS, IP_LO),   // 8
         jump(JGE_K, e_lo, 1, 0), // 9: lo >= e_lo -> 11
         stmt(RET_K, RET_TRAP),   // 10
-    ]
+    ]);
+    prog
 }
 
 /// The whole program: guest-IP prefix, then the allow-list.
@@ -153,8 +164,13 @@ mod tests {
 
     /// A tiny interpreter for the instructions the prefix uses.
     fn run(prog: &[sock_filter], ip: u64) -> Option<u32> {
+        run_arch(prog, crate::gate::AUDIT_ARCH_X86_64, ip)
+    }
+
+    fn run_arch(prog: &[sock_filter], arch: u32, ip: u64) -> Option<u32> {
         let data = {
             let mut d = [0u8; 64];
+            d[4..8].copy_from_slice(&arch.to_le_bytes());
             d[8..16].copy_from_slice(&ip.to_le_bytes());
             d
         };
@@ -207,6 +223,16 @@ mod tests {
                 assert_eq!(run(&p, ip), None, "{ip:#x} outside {r:x?}");
             }
         }
+    }
+
+    #[test]
+    fn prefix_traps_every_32bit_syscall() {
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        let p = guest_ip_prefix(&(0x10_0000..0x810_0000));
+        for ip in [0, 0x10_0000, 0x5555_5555_0000, u64::MAX] {
+            assert_eq!(run_arch(&p, AUDIT_ARCH_I386, ip), Some(RET_TRAP), "{ip:#x}");
+        }
+        assert_eq!(run_arch(&p, crate::gate::AUDIT_ARCH_X86_64, 0x5555_5555_0000), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Signal handling: trapped guest syscalls (SIGSYS) and guest faults
-//! (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP).
+//! Signal handling: trapped guest syscalls (SIGSYS), guest faults
+//! (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) and the preemption tick
+//! (SIGVTALRM).
 //!
 //! The handlers run on an alternate stack installed before the sandbox,
 //! with the guest's `%fs`, so they follow the gate's rules (no libc, no
@@ -7,20 +8,21 @@
 //!
 //! * forward it to the guest's trap vector by rewriting the saved context
 //!   and returning (the kernel's `rt_sigreturn` then resumes the guest
-//!   there), or
+//!   there; the rules of that rewrite are in `forward.rs`), or
 //! * report it in one line on stderr and end the process with the
 //!   documented exit code (see `exit.rs`).
 //!
 //! A fault whose instruction pointer lies in host code (the tender, its C
 //! library, the vDSO) is a tender bug and ends with code 70. A second fault
 //! while a handler runs is blocked by the signal mask and so kills the
-//! process outright, and a fault at the guest's own fault entry is reported
-//! rather than forwarded to itself: the handlers never loop.
+//! process outright, and a fault while the guest's fault entry still holds
+//! the previous one is reported as a double fault rather than forwarded:
+//! the handlers never loop.
 
 use crate::exit;
-use crate::runtime::{self, Ordering, TRAP_FAULT, TRAP_FRAME, TRAP_STACK, TRAP_SYSCALL};
+use crate::forward::{self, Fault, SI_KERNEL};
+use crate::runtime;
 use crate::sysnames::syscall_name;
-use nabla_abi::{FaultFrame, GuestRegs};
 use std::io;
 
 /// Size of the alternate signal stack.
@@ -132,7 +134,8 @@ extern "C" fn on_terminate(sig: libc::c_int) {
     exit::now(exit::FAULT_BASE + sig)
 }
 
-fn signal_name(sig: i32) -> &'static str {
+/// Name of a signal the handlers report.
+pub(crate) fn signal_name(sig: i32) -> &'static str {
     match sig {
         libc::SIGSEGV => "SIGSEGV",
         libc::SIGBUS => "SIGBUS",
@@ -145,16 +148,8 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-/// Flags a guest's code may set for itself that must not follow it into
-/// its trap vector (the originals are in r11 or the fault frame): TF would
-/// trap again at the entry, forever; AC would fault on the entry's
-/// unaligned accesses; DF, NT and RF would break the entry's code.
-const ENTRY_CLEARED_FLAGS: i64 = 0x100 | 0x400 | 0x4000 | 0x1_0000 | 0x4_0000;
-
 /// Syscall number of `uretprobe`.
 const URETPROBE: u64 = 335;
-/// `si_code` of a signal the kernel raised itself.
-const SI_KERNEL: i32 = 0x80;
 
 /// Hosts since Linux 6.11 let the `uretprobe` syscall (335) through seccomp
 /// unfiltered; called from anywhere but the uprobe trampoline it raises
@@ -188,9 +183,12 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     // The preemption tick goes to the guest only when it interrupted guest
     // code outside the image (a user program of a guest kernel); in the
     // guest kernel or in the tender it is dropped, as the kernel checks its
-    // timers itself whenever it returns to user code or idles.
+    // timers itself whenever it returns to user code or idles. Code
+    // outside 64-bit mode is always a guest program's, wherever it runs,
+    // and the tick ends it (see `forward.rs`): it could never be preempted.
     let tick = sig == libc::SIGVTALRM;
-    if tick && (!rt.guest.contains(ip) || (rt.image.0..rt.image.1).contains(&ip)) {
+    let guest_user = rt.guest.contains(ip) && !(rt.image.0..rt.image.1).contains(&ip);
+    if tick && !guest_user && forward::in_64bit_mode(g) {
         return;
     }
 
@@ -205,84 +203,61 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         let (nr, arch) =
             if uretprobe { (URETPROBE, crate::gate::AUDIT_ARCH_X86_64) } else { (si.syscall as u64, si.arch) };
         let call_addr = if uretprobe { ip } else { si.call_addr };
-        let entry = TRAP_SYSCALL.load(Ordering::Acquire);
-        if entry != 0 && rt.guest.contains(ip) && arch == crate::gate::AUDIT_ARCH_X86_64 {
-            // Enter the guest kernel as the `syscall` instruction would:
-            // return address in rcx, flags in r11, number still in rax.
-            g[libc::REG_RCX as usize] = ip as i64;
-            g[libc::REG_R11 as usize] = g[libc::REG_EFL as usize];
-            g[libc::REG_EFL as usize] &= !ENTRY_CLEARED_FLAGS;
-            g[libc::REG_RIP as usize] = entry as i64;
-            return;
-        }
-        let name = if arch == crate::gate::AUDIT_ARCH_X86_64 { syscall_name(nr) } else { "non-x86_64" };
-        exit::with_message(
-            exit::FORBIDDEN_SYSCALL,
-            format_args!("guest made a forbidden host syscall {name} ({nr}) at {:#x}", call_addr.wrapping_sub(2)),
-        )
+        on_syscall(rt, g, nr, arch, call_addr);
+        return;
     }
 
-    let fi = if tick {
+    let fault = if tick {
         // A tick has no fault address.
-        FaultInfo { signo: sig, errno: 0, code: 0, _pad: 0, addr: 0 }
+        Fault { signo: sig, code: 0, addr: 0 }
     } else {
         // SAFETY: for the fault signals the kernel fills `si_addr`.
-        unsafe { *info.cast::<FaultInfo>() }
+        let fi = unsafe { &*info.cast::<FaultInfo>() };
+        Fault { signo: sig, code: fi.code, addr: fi.addr }
     };
-    if rt.in_host_code(ip) {
+    // The tender never runs outside 64-bit mode: code there is the
+    // guest's, wherever it jumped (even into host code).
+    if rt.in_host_code(ip) && forward::in_64bit_mode(g) {
         exit::with_message(
             exit::INTERNAL,
-            format_args!("internal fault {} in the tender at {ip:#x} accessing {:#x}", signal_name(sig), fi.addr),
+            format_args!("internal fault {} in the tender at {ip:#x} accessing {:#x}", signal_name(sig), fault.addr),
         )
     }
-    let entry = TRAP_FAULT.load(Ordering::Acquire);
-    // A fault at the fault entry itself would be forwarded to itself
-    // forever: report it instead.
-    if entry != 0 && ip != entry {
-        let frame_addr = TRAP_FRAME.load(Ordering::Relaxed);
-        let stack = TRAP_STACK.load(Ordering::Relaxed);
-        // Both were checked to be writable guest memory when registered.
-        if let (Some(frame), Some(ret)) =
-            (rt.guest.writable(frame_addr, size_of::<FaultFrame>() as u64), rt.guest.writable(stack.wrapping_sub(8), 8))
-        {
-            let r = |i: libc::c_int| g[i as usize] as u64;
-            let regs = GuestRegs {
-                rax: r(libc::REG_RAX),
-                rbx: r(libc::REG_RBX),
-                rcx: r(libc::REG_RCX),
-                rdx: r(libc::REG_RDX),
-                rsi: r(libc::REG_RSI),
-                rdi: r(libc::REG_RDI),
-                rbp: r(libc::REG_RBP),
-                rsp: r(libc::REG_RSP),
-                r8: r(libc::REG_R8),
-                r9: r(libc::REG_R9),
-                r10: r(libc::REG_R10),
-                r11: r(libc::REG_R11),
-                r12: r(libc::REG_R12),
-                r13: r(libc::REG_R13),
-                r14: r(libc::REG_R14),
-                r15: r(libc::REG_R15),
-                rip: ip,
-                rflags: r(libc::REG_EFL),
-            };
-            let ff = FaultFrame { signo: sig as u32, code: fi.code, addr: fi.addr, regs };
-            // SAFETY: `frame` and `ret` are writable guest memory of the
-            // right sizes (checked just above).
-            unsafe {
-                core::ptr::write_unaligned(frame.cast::<FaultFrame>(), ff);
-                core::ptr::write_unaligned(ret.cast::<u64>(), 0);
-            }
-            // Resume as a call `entry(frame)` on the fault stack.
-            g[libc::REG_EFL as usize] &= !ENTRY_CLEARED_FLAGS;
-            g[libc::REG_RDI as usize] = frame_addr as i64;
-            g[libc::REG_RSP as usize] = stack.wrapping_sub(8) as i64;
-            g[libc::REG_RIP as usize] = entry as i64;
+    if !forward::to_fault_entry(rt, g, fault) {
+        exit::with_message(
+            exit::FAULT_BASE + sig,
+            format_args!("guest fault {} at {ip:#x} accessing {:#x}", signal_name(sig), fault.addr),
+        )
+    }
+}
+
+/// A trapped syscall. A 64-bit `syscall` from guest code goes to the
+/// guest's syscall entry. A 32-bit one (`int $0x80`, or `syscall` or
+/// `sysenter` in 32-bit mode; the filter traps all of them, and only guest
+/// code makes them) is what an x86_64 Linux without IA32 emulation refuses
+/// with a general protection fault at the instruction, so it goes to the
+/// fault entry as that program's SIGSEGV. The host reports a 32-bit
+/// `syscall` or `sysenter` at the 32-bit vDSO's return address, not at the
+/// instruction, which it does not know; `rip` is then 0. Anything not
+/// forwarded ends the guest as a forbidden host syscall.
+fn on_syscall(rt: &runtime::Runtime, g: &mut forward::Regs, nr: u64, arch: u32, call_addr: u64) {
+    let native = arch == crate::gate::AUDIT_ARCH_X86_64;
+    let from_guest = rt.guest.contains(g[libc::REG_RIP as usize] as u64);
+    if native && forward::in_64bit_mode(g) {
+        if from_guest && forward::to_syscall_entry(g) {
+            return;
+        }
+    } else if from_guest || !native {
+        // Every syscall instruction is two bytes long.
+        let at = if from_guest { call_addr.wrapping_sub(2) } else { 0 };
+        g[libc::REG_RIP as usize] = at as i64;
+        if forward::to_fault_entry(rt, g, forward::NOT_64BIT) {
             return;
         }
     }
+    let name = if native { syscall_name(nr) } else { "non-x86_64" };
     exit::with_message(
-        exit::FAULT_BASE + sig,
-        format_args!("guest fault {} at {ip:#x} accessing {:#x}", signal_name(sig), fi.addr),
+        exit::FORBIDDEN_SYSCALL,
+        format_args!("guest made a forbidden host syscall {name} ({nr}) at {:#x}", call_addr.wrapping_sub(2)),
     )
 }

@@ -1,10 +1,13 @@
 //! Hostile input: malformed guest files and bad command lines. Each must
 //! end with exit code 1 (bad input) or 2 (usage) and exactly one line on
 //! stderr naming the problem: never a panic, never a backtrace.
+//!
+//! Hostile guests: 32-bit code, faults in the fault entry. None may hang
+//! the tender.
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
-use nabla_tests::{Elf, guest, run_with_timeout, tender};
+use nabla_tests::{Elf, Run, guest, run_with_timeout, tender};
 
 const PT_LOAD: u32 = 1;
 const PT_INTERP: u32 = 3;
@@ -164,4 +167,69 @@ fn bad_command_lines() {
     let r = tender(&[h, &long]);
     assert_eq!(r.code, Some(1));
     assert!(r.stderr.contains("command line is 5000 bytes"), "{}", r.stderr);
+}
+
+/// Run a test guest with `--quiet`, killed after 20 s (a guest mistake
+/// that makes the tender loop fails the test instead of hanging it).
+fn guest_run(name: &str, args: &[&str]) -> Run {
+    let g = guest(name);
+    let mut all = vec!["--quiet", g.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_with_timeout(&all, 20).unwrap_or_else(|| panic!("{name} {args:?} hung"))
+}
+
+/// A program that switches to 32-bit mode and faults there, or makes a
+/// 32-bit syscall, gets SIGSEGV at its guest's fault entry (in 64-bit
+/// mode), and the guest goes on: each stage here used to loop forever,
+/// end the guest with a bogus fault, or be killed by the filter.
+#[test]
+fn code_outside_64bit_mode_is_the_programs_fault() {
+    for stages in [&["ud2"][..], &["load"], &["syscall"], &["int80"], &["ud2", "load", "syscall", "int80"]] {
+        let r = guest_run("compat", stages);
+        assert_eq!(r.code, Some(42), "{stages:?}: {r:?}");
+        assert!(r.stdout.contains("SUCCESS"), "{stages:?}: {}", r.stdout);
+        assert!(r.stderr.is_empty(), "{stages:?}: {}", r.stderr);
+    }
+}
+
+/// With no fault entry, a 32-bit syscall still ends the guest as a
+/// forbidden host syscall.
+#[test]
+fn int80_without_a_fault_entry_is_a_forbidden_syscall() {
+    let r = guest_run("compat", &["bare-int80"]);
+    assert_eq!(r.code, Some(159), "{r:?}");
+    assert!(r.stderr.starts_with("nabla-tender: guest made a forbidden host syscall non-x86_64"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+/// A fault inside the fault entry, before it releases the frame, is a
+/// double fault: one line, exit 139 (it used to loop forever). So is one
+/// at the entry's first byte.
+#[test]
+fn fault_in_the_fault_entry_is_a_double_fault() {
+    let cases = [
+        ("inside", "SIGSEGV", "accessing 0x20 while delivering SIGSEGV"),
+        ("first", "SIGILL", "while delivering SIGSEGV"),
+    ];
+    for (mode, sig, tail) in cases {
+        let r = guest_run("refault", &[mode]);
+        assert_eq!(r.code, Some(139), "{mode}: {r:?}");
+        assert!(
+            r.stderr.starts_with(&format!("nabla-tender: guest double fault: {sig} at 0x")),
+            "{mode}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.trim_end().ends_with(tail), "{mode}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{mode}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{mode}: {}", r.stdout);
+    }
+}
+
+/// A preemption tick while the fault frame is in use is dropped, not a
+/// double fault, and ticks come again once the entry releases the frame.
+#[test]
+fn tick_while_the_frame_is_in_use_is_dropped() {
+    let r = guest_run("busytick", &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("SUCCESS"), "{}", r.stdout);
 }

@@ -29,8 +29,13 @@ static mut FAULT_STACK: Stack = Stack([0; 16384]);
 static mut FRAME: FaultFrame = unsafe { core::mem::zeroed() };
 
 extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
-    // SAFETY: the tender wrote a complete frame at `frame` (our FRAME).
-    let f = unsafe { &*frame };
+    // Copy the frame out, then release it (signo = 0): from here on a
+    // fault is a new fault, not a double fault.
+    // SAFETY: the tender wrote a complete frame at `frame` (our FRAME),
+    // and nothing else touches it until we release it.
+    let f = unsafe { core::ptr::read_volatile(frame) };
+    // SAFETY: as above; `signo` is a field of that frame.
+    unsafe { core::ptr::write_volatile(&raw mut (*frame).signo, 0) };
     let in_guest =
         f.regs.rip >= nabla_platform::boot_info().image_start && f.regs.rip < nabla_platform::boot_info().image_end;
     if f.signo != 11 || f.addr != 0x10 || !in_guest {
