@@ -20,7 +20,7 @@ PLATFORM_UML := target/platform-uml/release/libnabla_platform.a
 TRIPLE := x86_64-unknown-linux-gnu
 STATIC_DIR := target/$(TRIPLE)/release
 
-C_GUEST_NAMES := hello blk names
+C_GUEST_NAMES := hello blk tls ssp names
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
 .PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs
