@@ -72,6 +72,10 @@ fn standard_fds() {
 
 fn run() -> ! {
     standard_fds();
+    // First, so that no crash of this process, at any point, leaves a
+    // core file holding guest or tender memory.
+    sandbox::forbid_core_dumps()
+        .unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot forbid core dumps: {e}")));
     let cli = Cli::try_parse_from(normalize_args(std::env::args())).unwrap_or_else(|e| {
         let code = if e.use_stderr() { exit::USAGE } else { 0 };
         let _ = e.print();

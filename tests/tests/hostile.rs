@@ -2,12 +2,16 @@
 //! end with exit code 1 (bad input) or 2 (usage) and exactly one line on
 //! stderr naming the problem: never a panic, never a backtrace.
 //!
-//! Hostile guests: 32-bit code, faults in the fault entry. None may hang
-//! the tender.
+//! Hostile guests: 32-bit code, faults in the fault entry, a crash from
+//! outside. None may hang the tender or leave anything of it behind.
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
-use nabla_tests::{Elf, Run, guest, run_with_timeout, tender};
+use nabla_tests::{Elf, Run, bin, guest, root, run_with_timeout, tender};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const PT_LOAD: u32 = 1;
 const PT_INTERP: u32 = 3;
@@ -232,4 +236,62 @@ fn tick_while_the_frame_is_in_use_is_dropped() {
     let r = guest_run("busytick", &[]);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.contains("SUCCESS"), "{}", r.stdout);
+}
+
+/// A crash leaves no core file, even when the user allows them: started
+/// with the largest core size limit it may have, the running tender's
+/// limit is 0, and SIGABRT (whose default action dumps core) ends it
+/// without a dump. (With `core_pattern` a file name, as here, the fault
+/// used to write the whole guest memory into the working directory.)
+#[test]
+fn a_crash_leaves_no_core_dump() {
+    let dir = root().join("target/hostile/core");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new(bin("nabla-tender"));
+    cmd.args(["--quiet", "--mem=8", guest("console").to_str().unwrap()])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls getrlimit/setrlimit, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            if libc::getrlimit(libc::RLIMIT_CORE, &mut lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_CORE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    // Once the guest echoes a line, the sandbox is on and the guest runs.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"ping\n").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let echoed = rx.recv_timeout(Duration::from_secs(10));
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+    // SAFETY: `pid` is our child, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGABRT) };
+    let status = child.wait().unwrap();
+    assert_eq!(echoed.as_deref().map(str::trim_end), Ok("ping"), "the guest did not start");
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap_or("");
+    let values: Vec<&str> = core.split_whitespace().skip(4).take(2).collect();
+    assert_eq!(values, ["0", "0"], "core size limit of the running tender: {core:?}");
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+    assert!(!status.core_dumped(), "the tender dumped core: {status:?}");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
 }
