@@ -138,11 +138,12 @@ fn run() -> ! {
         m.rules(&mut rules);
     }
     let prog = sandbox::build(&guest, &rules).unwrap_or_else(|e| fail(exit::INTERNAL, e));
+    let fsgsbase = core.fsgsbase;
     // Guest memory must outlive everything: the guest never returns.
     std::mem::forget(core);
     sandbox::install(&prog).unwrap_or_else(|e| fail(exit::INTERNAL, e));
     // SAFETY: `entry` comes from a successful load into guest memory that
     // is never unmapped (forgotten above); runtime state, handlers and the
-    // sandbox are all installed.
-    unsafe { launch::enter(entry) }
+    // sandbox are all installed; `fsgsbase` was read from AT_HWCAP2.
+    unsafe { launch::enter(entry, fsgsbase) }
 }

@@ -2,8 +2,9 @@
 //! end with exit code 1 (bad input) or 2 (usage) and exactly one line on
 //! stderr naming the problem: never a panic, never a backtrace.
 //!
-//! Hostile guests: 32-bit code, faults in the fault entry, a crash from
-//! outside. None may hang the tender or leave anything of it behind.
+//! Hostile guests: 32-bit code, faults in the fault entry, TLS before it
+//! is set, a crash from outside. None may hang the tender or leave
+//! anything of it behind.
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
@@ -236,6 +237,17 @@ fn tick_while_the_frame_is_in_use_is_dropped() {
     let r = guest_run("busytick", &[]);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.contains("SUCCESS"), "{}", r.stdout);
+}
+
+/// A guest starts with an %fs base of 0: reading %fs:0x28 (the stack
+/// canary's slot) faults instead of finding the tender's TLS block.
+#[test]
+fn tls_before_set_tls_base_faults() {
+    let r = guest_run("fsread", &[]);
+    assert_eq!(r.code, Some(139), "{r:?}");
+    assert!(r.stderr.starts_with("nabla-tender: guest fault SIGSEGV at 0x"), "{}", r.stderr);
+    assert!(r.stderr.trim_end().ends_with("accessing 0x28"), "{}", r.stderr);
+    assert!(!r.stdout.contains("tender's TLS"), "{}", r.stdout);
 }
 
 /// A crash leaves no core file, even when the user allows them: started
