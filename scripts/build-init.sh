@@ -6,7 +6,8 @@
 #   scripts/build-init.sh OUT_DIR
 #
 # Outputs: OUT_DIR/init and OUT_DIR/big (the binaries), OUT_DIR/test.cpio
-# (the initramfs: /init, /big, /dev, /dev/console, /proc, /sys, /tmp, /root) and
+# (the initramfs: /init, /dev, /dev/console, /proc, /sys, /tmp, /root),
+# OUT_DIR/spawn.cpio (the same and /big) and
 # OUT_DIR/musl-static-pie.specs (the gcc specs used). Needs
 # target/release/nabla-cpio (`make tender` builds it). Installs musl-tools
 # when musl-gcc is missing. Does nothing when the outputs are newer than
@@ -25,6 +26,7 @@ cpio_tool=$root/target/release/nabla-cpio
 bin=$out/init
 big=$out/big
 image=$out/test.cpio
+spawn_image=$out/spawn.cpio
 specs=$out/musl-static-pie.specs
 
 if [ ! -x "$cpio_tool" ]; then
@@ -34,7 +36,7 @@ fi
 
 up_to_date() {
     local o i
-    for o in "$bin" "$big" "$image" "$specs"; do
+    for o in "$bin" "$big" "$image" "$spawn_image" "$specs"; do
         [ -e "$o" ] || return 1
         for i in "${srcs[@]}" "$srcdir/init.h" "$big_src" "$0" "$cpio_tool"; do
             [ "$o" -nt "$i" ] || return 1
@@ -108,15 +110,23 @@ build "$bin" "${srcs[@]}"
 build "$big" "$big_src"
 
 # Uncompressed: the kernel unpacks a plain cpio without running inflate
-# (nabla-cpio writes only stored gzip blocks anyway).
-"$cpio_tool" "$out/test.cpio.tmp" \
-    "file:/init:$bin:0755" \
-    "file:/big:$big:0755" \
-    dir:/dev:0755 \
-    char:/dev/console:0600:5:1 \
-    dir:/proc:0755 \
-    dir:/sys:0755 \
-    dir:/tmp:0755 \
-    dir:/root:0700
-mv "$out/test.cpio.tmp" "$image"
-echo "build-init: built $bin and $big (static-pie, musl) and $image"
+# (nabla-cpio writes only stored gzip blocks anyway). test.cpio is what
+# make run, the tests and the boot benchmark boot; spawn.cpio adds /big,
+# for the spawn-many test only (a megabyte more to unpack at every boot).
+pack() {
+    local image=$1
+    shift
+    "$cpio_tool" "$image.tmp" \
+        "file:/init:$bin:0755" \
+        "$@" \
+        dir:/dev:0755 \
+        char:/dev/console:0600:5:1 \
+        dir:/proc:0755 \
+        dir:/sys:0755 \
+        dir:/tmp:0755 \
+        dir:/root:0700
+    mv "$image.tmp" "$image"
+}
+pack "$image"
+pack "$spawn_image" "file:/big:$big:0755"
+echo "build-init: built $bin and $big (static-pie, musl), $image and $spawn_image"

@@ -20,14 +20,24 @@ fn path(rel: &str) -> String {
     p.to_str().expect("utf-8 path").to_owned()
 }
 
+/// The test initramfs with `/big`, a 1 MiB static-pie, for spawn-many.
+pub fn spawn_initramfs() -> String {
+    path("target/init/spawn.cpio")
+}
+
 /// Boot with `mem` MiB and the test initramfs; `init_mode` goes to the
 /// init through the kernel command line (words with `=` become its
 /// environment). Panics if the guest runs for more than `secs` seconds.
 pub fn boot_with(mem: u32, init_mode: Option<&str>, secs: u64) -> Run {
-    let (k, i) = (kernel(), initramfs());
+    boot_initramfs(&initramfs(), mem, init_mode, secs)
+}
+
+/// [`boot_with`] another initramfs.
+pub fn boot_initramfs(i: &str, mem: u32, init_mode: Option<&str>, secs: u64) -> Run {
+    let k = kernel();
     let mem = format!("--mem={mem}");
     let env = init_mode.map(|m| format!("NABLA_INIT={m}"));
-    let mut args = vec![mem.as_str(), "--initrd", &i, &k];
+    let mut args = vec![mem.as_str(), "--initrd", i, &k];
     if let Some(e) = &env {
         args.extend(["--", e]);
     }

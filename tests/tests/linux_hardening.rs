@@ -5,7 +5,7 @@
 //! need a boot of their own.
 
 use nabla_platform::xsave::{self, Component};
-use nabla_tests::linux::boot_with;
+use nabla_tests::linux::{boot_initramfs, boot_with, spawn_initramfs};
 
 /// The xsave mask and area size the kernel should choose on this host.
 fn expected_fpu_line() -> String {
@@ -53,7 +53,7 @@ fn five_thousand_spawns_of_a_1_mib_program_fit_in_64_mib() {
     // Each child leaves a page behind in tmpfs (one of 500 files it
     // rewrites): with the tails of exec's blocks given back, such pages
     // fragment memory until exec fails with 240 MiB free.
-    let r = boot_with(64, Some("spawn-many=5000"), 300);
+    let r = boot_initramfs(&spawn_initramfs(), 64, Some("spawn-many=5000"), 300);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.contains("nabla-init: spawn-many 5000 of 5000 ok"), "{}", r.stdout);
     assert!(!r.stdout.contains("Allocation of length"), "{}", r.stdout);
