@@ -289,6 +289,10 @@ fn solo5_options_are_consumed() {
 fn solo5_tls_blocks() {
     let r = run_guest(&["--quiet"], "c-tls", &[]);
     assert_success(&r);
+    // Before any TLS base is set, thread variables are not reachable.
+    let r = run_guest(&["--quiet"], "c-tls", &["notls"]);
+    assert_eq!(r.code, Some(139), "{r:?}");
+    assert!(r.stderr.starts_with("nabla-tender: guest fault SIGSEGV"), "{}", r.stderr);
 }
 
 /// The stack protector: a smashed canary ends the guest with 255 and one
