@@ -96,7 +96,7 @@ pub fn install() -> io::Result<()> {
     for sig in HANDLED {
         // SAFETY: zeroed sigaction is a valid "no flags, empty mask" value.
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = on_signal as *const () as usize;
+        sa.sa_sigaction = nabla_on_signal as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         // No handled signal may nest inside another: a fault in the
         // handler then kills the process instead of recursing.
@@ -104,8 +104,9 @@ pub fn install() -> io::Result<()> {
             // SAFETY: `sa_mask` is a valid sigset_t.
             unsafe { libc::sigaddset(&mut sa.sa_mask, other) };
         }
-        // SAFETY: `on_signal` has the SA_SIGINFO signature and obeys the
-        // async-signal rules described in the module doc.
+        // SAFETY: `nabla_on_signal` enters `on_signal`, which has the
+        // SA_SIGINFO signature and obeys the async-signal rules described
+        // in the module doc.
         if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -113,9 +114,10 @@ pub fn install() -> io::Result<()> {
     for sig in TERMINATING {
         // SAFETY: zeroed sigaction is a valid "no flags, empty mask" value.
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = on_terminate as *const () as usize;
+        sa.sa_sigaction = nabla_on_terminate as *const () as usize;
         sa.sa_flags = libc::SA_ONSTACK;
-        // SAFETY: `on_terminate` only restores the terminal and exits.
+        // SAFETY: `nabla_on_terminate` enters `on_terminate`, which only
+        // restores the terminal and exits.
         if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -124,6 +126,35 @@ pub fn install() -> io::Result<()> {
     // the console hypercall reports, instead of killing the tender.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     Ok(())
+}
+
+// The handlers' real entry points. The host delivers a signal with the
+// interrupted code's alignment-check flag (AC) still set (it clears only
+// DF, RF and TF), and a guest may set AC for itself: the handler's own
+// unaligned accesses (formatting a report) would then raise a SIGBUS,
+// which the mask blocks, and the host kills the process without a word.
+// So AC is cleared before any Rust code runs; the stack and the argument
+// registers are left as the host set them.
+core::arch::global_asm!(
+    ".globl nabla_on_signal",
+    "nabla_on_signal:",
+    "pushfq",
+    "btr qword ptr [rsp], 18",
+    "popfq",
+    "jmp {on_signal}",
+    ".globl nabla_on_terminate",
+    "nabla_on_terminate:",
+    "pushfq",
+    "btr qword ptr [rsp], 18",
+    "popfq",
+    "jmp {on_terminate}",
+    on_signal = sym on_signal,
+    on_terminate = sym on_terminate,
+);
+
+unsafe extern "C" {
+    fn nabla_on_signal();
+    fn nabla_on_terminate();
 }
 
 /// Signals from outside that end the tender: the terminal is restored

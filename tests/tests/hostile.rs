@@ -239,6 +239,17 @@ fn tick_while_the_frame_is_in_use_is_dropped() {
     assert!(r.stdout.contains("SUCCESS"), "{}", r.stdout);
 }
 
+/// A fault raised with the alignment-check flag set (which the host keeps
+/// set in the tender's handler) is still reported in one line; the report
+/// used to fault itself, and the host killed the tender with SIGBUS.
+#[test]
+fn a_fault_with_alignment_checks_on_is_reported() {
+    let r = guest_run("exception", &["ac"]);
+    assert_eq!(r.code, Some(135), "{r:?}");
+    assert!(r.stderr.starts_with("nabla-tender: guest fault SIGBUS at 0x"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
 /// A guest starts with an %fs base of 0: reading %fs:0x28 (the stack
 /// canary's slot) faults instead of finding the tender's TLS block.
 #[test]

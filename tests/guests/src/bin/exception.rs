@@ -1,10 +1,29 @@
 //! Dereferences a null pointer: the tender reports a guest SIGSEGV.
+//!
+//! `ac`: sets the alignment-check flag first and reads an unaligned word
+//! instead: the tender's handler runs with the flag still set (the host
+//! keeps it) and must still report the SIGBUS.
 #![no_std]
 #![no_main]
 
+use core::arch::asm;
+
 nabla_platform::guest_main!(main);
 
-fn main(_cmdline: &str) -> i32 {
+static WORDS: [u64; 2] = [0; 2];
+
+fn main(cmdline: &str) -> i32 {
+    if cmdline.trim() == "ac" {
+        let v: u64;
+        // SAFETY: deliberately sets AC (bit 18) and reads a misaligned
+        // word of WORDS (in bounds): the SIGBUS under test.
+        unsafe {
+            asm!("pushfq", "or dword ptr [rsp], 0x40000", "popfq", "mov {v}, qword ptr [{p} + 1]",
+                 p = in(reg) WORDS.as_ptr(), v = out(reg) v);
+        }
+        nabla_platform::println!("read {v} at a misaligned address with AC set: no fault");
+        return 1;
+    }
     // SAFETY: deliberately invalid: this is the fault under test.
     let v = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
     nabla_platform::println!("read {v} from address 0: the fault was not raised");
