@@ -101,8 +101,7 @@ pub fn plan(xcr0: u64, leaf: impl Fn(u32) -> Component, limit: u32) -> Plan {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nabla_xsave_plan(xcr0: u64, limit: u32, size: *mut u32, dropped: *mut u64) -> u64 {
     let leaf = |i: u32| {
-        // SAFETY: CPUID is always available on x86_64.
-        let r = unsafe { core::arch::x86_64::__cpuid_count(0xd, i) };
+        let r = core::arch::x86_64::__cpuid_count(0xd, i);
         Component { size: r.eax, offset: r.ebx, flags: r.ecx }
     };
     let p = plan(xcr0, leaf, limit);

@@ -9,16 +9,14 @@ use nabla_tests::linux::{boot_initramfs, boot_with, spawn_initramfs};
 
 /// The xsave mask and area size the kernel should choose on this host.
 fn expected_fpu_line() -> String {
-    // SAFETY: CPUID exists on every x86_64 CPU.
-    let leaf1 = unsafe { core::arch::x86_64::__cpuid(1) };
+    let leaf1 = core::arch::x86_64::__cpuid(1);
     if leaf1.ecx & (1 << 26) == 0 || leaf1.ecx & (1 << 27) == 0 {
         return "nabla: user FPU state: fxsave (no xsave), 512 bytes".into();
     }
     // SAFETY: OSXSAVE is set (checked above), so xgetbv is allowed.
     let xcr0 = unsafe { core::arch::x86_64::_xgetbv(0) };
     let leaf = |i: u32| {
-        // SAFETY: as above.
-        let r = unsafe { core::arch::x86_64::__cpuid_count(0xd, i) };
+        let r = core::arch::x86_64::__cpuid_count(0xd, i);
         Component { size: r.eax, offset: r.ebx, flags: r.ecx }
     };
     // The kernel's save area: 2696 bytes (uml_pt_regs.fp on x86_64).
