@@ -91,7 +91,8 @@ fn main(_cmdline: &str) -> i32 {
         (0, 0, "empty request"),
         (0, BUF + s, "longer than the maximum"),
     ];
-    static mut BIG: [u8; BUF + 4096] = [0; BUF + 4096];
+    // Room for the longest bad request with any sector size up to BUF.
+    static mut BIG: [u8; 2 * BUF] = [0; 2 * BUF];
     // SAFETY: single-threaded guest; the only reference to BIG.
     let big = unsafe { &mut *(&raw mut BIG) };
     for (off, len, what) in bad {
