@@ -14,10 +14,14 @@
 //!   lets the host gate with XFD (CPUID.(0xd,i).ECX bit 2) is left out for
 //!   the same reason.
 //! * Supervisor components are not in XCR0 and never concern us.
+//! * PKRU (component 9) is not a per-process register here: the tender
+//!   gives the kernel's entries its own PKRU back whatever a program
+//!   wrote, and protection keys mean nothing without an MMU (there is no
+//!   `pkey_alloc`), so it is left out too.
 //!
 //! So the mask is XCR0 restricted to the user components a program can
-//! really use: x87, SSE, AVX, MPX, the three AVX-512 components, PKRU and
-//! APX. The area size, in the standard (non-compacted) format, is the end
+//! really use: x87, SSE, AVX, MPX, the three AVX-512 components and APX.
+//! The area size, in the standard (non-compacted) format, is the end
 //! of the highest chosen component, from its CPUID.(0xd,i) offset and size
 //! (CPUID.(0xd,0).EBX is the size for the whole of XCR0, AMX included,
 //! which is not what we save).
@@ -31,9 +35,9 @@ pub const LEGACY_AND_HEADER: u32 = 512 + 64;
 
 /// Components a user program can use and that we save when the host
 /// enables them: x87 (0), SSE (1), AVX (2), MPX BNDREGS (3) and BNDCSR
-/// (4), AVX-512 opmask (5), ZMM_Hi256 (6) and Hi16_ZMM (7), PKRU (9) and
-/// APX extended GPRs (19).
-pub const USER_COMPONENTS: u64 = 0b1111_1111 | 1 << 9 | 1 << 19;
+/// (4), AVX-512 opmask (5), ZMM_Hi256 (6) and Hi16_ZMM (7), and APX
+/// extended GPRs (19).
+pub const USER_COMPONENTS: u64 = 0b1111_1111 | 1 << 19;
 
 /// CPUID.(0xd, i).ECX bit: the component can be gated by XFD.
 const XFD_CAPABLE: u32 = 1 << 2;
@@ -158,14 +162,16 @@ mod tests {
     }
 
     #[test]
-    fn pkru_and_mpx_are_kept() {
+    fn mpx_is_kept_and_pkru_left_out() {
         let skx = |i: u32| match i {
             3 => Component { size: 64, offset: 960, flags: 0 },
             4 => Component { size: 64, offset: 1024, flags: 0 },
             _ => sapphire_rapids(i),
         };
         let p = plan(0x2ff, skx, 4096);
-        assert_eq!(p, Plan { mask: 0x2ff, size: 2696, dropped: 0 });
+        assert_eq!(p, Plan { mask: 0xff, size: 2688, dropped: 0 });
+        // This machine: AVX2 and PKRU.
+        assert_eq!(plan(0x207, sapphire_rapids, 2696).mask, 0x7);
     }
 
     #[test]

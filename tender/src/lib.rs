@@ -17,6 +17,7 @@ pub mod loader;
 pub mod manifest;
 pub mod memory;
 pub mod modules;
+pub mod pkru;
 pub mod runtime;
 pub mod sandbox;
 pub mod signals;

@@ -123,6 +123,7 @@ fn run() -> ! {
         },
         ndevices: devices.runtime.len(),
     });
+    nabla_tender::pkru::init();
     signals::install().unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot install signal handlers: {e}")));
     if image.flags & GUEST_FLAG_PREEMPT_TICK != 0 {
         signals::arm_tick()

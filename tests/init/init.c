@@ -784,6 +784,7 @@ static int mode_test(void)
 	run_check("clone-novm", check_clone_novm);
 	run_check("far32", check_far32);
 	run_check("int80", check_int80);
+	run_check("pkru", check_pkru);
 	printf("nabla-init: %d passed, %d failed\n", passed, failed);
 	if (native) {
 		power_off();
@@ -979,6 +980,8 @@ int main(int argc, char **argv)
 		rc = mode_far32();
 	else if (strcmp(mode, "int80") == 0)
 		rc = mode_int80();
+	else if (strcmp(mode, "pkru") == 0)
+		rc = mode_pkru();
 	else if (strcmp(mode, "big-mmap") == 0)
 		rc = mode_big_mmap();
 	else if (strncmp(mode, "spawn-many=", 11) == 0)
