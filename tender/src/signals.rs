@@ -162,7 +162,13 @@ unsafe extern "C" {
 pub const TERMINATING: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
 
 extern "C" fn on_terminate(sig: libc::c_int) {
-    exit::now(exit::FAULT_BASE + sig)
+    let name = match sig {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        _ => "SIGQUIT",
+    };
+    exit::with_message(exit::FAULT_BASE + sig, format_args!("terminated by {name}"))
 }
 
 /// Name of a signal the handlers report.
@@ -208,6 +214,11 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers,
     // live and exclusively ours until the handler returns.
     let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
+    // Whatever is resumed (a guest entry, or the kernel or tender code a
+    // dropped tick interrupted) runs with the tender's PKRU: a program's
+    // wrpkru must not lock its kernel out of memory (see `pkru.rs`).
+    // SAFETY: `uc` is the host's ucontext of this handler.
+    unsafe { crate::pkru::reset(uc) };
     let g = &mut uc.uc_mcontext.gregs;
     let ip = g[libc::REG_RIP as usize] as u64;
 
@@ -248,6 +259,20 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     };
     // The tender never runs outside 64-bit mode: code there is the
     // guest's, wherever it jumped (even into host code).
+    // A fault in host code with the alignment check on is the guest's
+    // doing (the tender never sets AC): a hypercall called with AC set
+    // and a misaligned argument, say.
+    const AC: i64 = 1 << 18;
+    if rt.in_host_code(ip) && forward::in_64bit_mode(g) && g[libc::REG_EFL as usize] & AC != 0 {
+        exit::with_message(
+            exit::FAULT_BASE + sig,
+            format_args!(
+                "guest fault {} in tender code at {ip:#x} accessing {:#x}: the guest set the alignment-check flag",
+                signal_name(sig),
+                fault.addr
+            ),
+        )
+    }
     if rt.in_host_code(ip) && forward::in_64bit_mode(g) {
         exit::with_message(
             exit::INTERNAL,

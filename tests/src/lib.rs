@@ -121,8 +121,10 @@ impl Elf {
 }
 
 /// Run the tender on `path` with a time limit; `None` if it had to be
-/// killed.
+/// killed. Its output is read while it runs, so a guest that prints a lot
+/// never blocks on a full pipe.
 pub fn run_with_timeout(args: &[&str], secs: u64) -> Option<Run> {
+    use std::io::Read;
     let mut child = Command::new(bin("nabla-tender"))
         .args(args)
         .stdin(Stdio::null())
@@ -130,16 +132,27 @@ pub fn run_with_timeout(args: &[&str], secs: u64) -> Option<Run> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
     let start = std::time::Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return Some(child.wait_with_output().expect("output").into());
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
         }
         if start.elapsed().as_secs() >= secs {
             let _ = child.kill();
             let _ = child.wait();
-            return None;
+            break None;
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    };
+    let (stdout, stderr) = (out.join().expect("stdout reader"), err.join().expect("stderr reader"));
+    status.map(|st| Run { code: st.code(), stdout, stderr })
 }

@@ -217,6 +217,7 @@ fn terminal_is_raw_while_running_and_always_restored() {
         .args(["--quiet", guest("console").to_str().unwrap()])
         .stdin(stdin())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(400));
@@ -231,6 +232,7 @@ fn terminal_is_raw_while_running_and_always_restored() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(during.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG), 0, "not in raw mode");
     assert_eq!(out.status.code(), Some(143));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "nabla-tender: terminated by SIGTERM\n");
     assert!(String::from_utf8_lossy(&out.stdout).contains("typed"));
     assert!(same(&before, &termios(slave)), "terminal not restored after SIGTERM");
     for (g, code) in [("hello", 0), ("abort", 255), ("exception", 139), ("hostcall", 159)] {
