@@ -98,7 +98,7 @@ mod tests {
         assert_eq!(slot(2432, 0x207, 2440), Some(2432));
         assert_eq!(slot(2688, 0x2e7, 2696), Some(2688));
         assert_eq!(slot(2432, 0x7, 2440), None, "no PKRU in the frame");
-        assert_eq!(slot(2432, 0x207, 2436), None, "frame too short");
+        assert_eq!(slot(2432, 0x207, 2435), None, "frame too short");
         assert_eq!(slot(0, 0x207, 2440), None, "host without PKRU");
         assert_eq!(slot(100, 0x207, 2440), None, "inside the legacy area");
     }

@@ -339,3 +339,46 @@ fn a_crash_leaves_no_core_dump() {
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
+
+/// The tender is not dumpable: its /proc entries belong to root, whoever
+/// runs it (so no other process of its user can ptrace it or read its
+/// memory). Seen from root, a dumpable tender started as another user
+/// has /proc entries of that user. Needs root to start it as `nobody`.
+#[test]
+fn the_tender_is_not_dumpable() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root, to start the tender as uid 65534");
+    let mut cmd = Command::new(bin("nabla-tender"));
+    cmd.args(["--quiet", "--mem=8", guest("console").to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs between fork and exec and only calls
+    // setgid/setuid, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"ping\n").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let echoed = rx.recv_timeout(Duration::from_secs(10));
+    let owner = std::fs::metadata(format!("/proc/{pid}/status")).map(|m| m.uid());
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(echoed.as_deref().map(str::trim_end), Ok("ping"), "the guest did not start: {out:?}");
+    assert_eq!(owner.unwrap(), 0, "/proc/{pid} of a tender run as uid 65534 belongs to that user: dumpable");
+}
