@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 pub use nabla_abi as abi;
 use nabla_abi::{BootInfo, DeviceInfo, Hypercalls, RESULT_AGAIN, RESULT_OK, TrapVector};
 
-#[cfg(all(feature = "solo5", not(feature = "uml")))]
+#[cfg(feature = "solo5")]
 mod random;
 #[cfg(feature = "rt")]
 pub mod rt;

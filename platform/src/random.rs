@@ -6,6 +6,7 @@
 use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Where a random word came from.
+#[cfg_attr(feature = "uml", allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The CPU's RDRAND instruction.
@@ -31,7 +32,7 @@ fn has_rdrand() -> bool {
 
 /// One RDRAND word, retried as Intel advises; `None` without RDRAND or
 /// when it keeps failing.
-fn rdrand() -> Option<u64> {
+pub fn rdrand() -> Option<u64> {
     if !has_rdrand() {
         return None;
     }
@@ -50,6 +51,7 @@ fn rdrand() -> Option<u64> {
 }
 
 /// The splitmix64 finaliser: spreads every input bit over the word.
+#[cfg_attr(feature = "uml", allow(dead_code))]
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -57,6 +59,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// A random word and where it came from.
+#[cfg_attr(feature = "uml", allow(dead_code))]
 pub fn word() -> (u64, Source) {
     if let Some(v) = rdrand() {
         return (v, Source::Rdrand);

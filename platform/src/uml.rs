@@ -212,21 +212,6 @@ pub unsafe extern "C" fn setup_hostinfo(buf: *mut c_char, len: c_int) {
     }
 }
 
-/// RDRAND support: 0 unknown, 1 no, 2 yes. CPUID traps to the hypervisor
-/// in a VM, so it is asked once.
-static RDRAND: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
-
-fn has_rdrand() -> bool {
-    match RDRAND.load(Ordering::Relaxed) {
-        0 => {
-            let yes = core::arch::x86_64::__cpuid(1).ecx & (1 << 30) != 0;
-            RDRAND.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
-        }
-        v => v == 2,
-    }
-}
-
 /// `os_getrandom`: bytes from the CPU's RDRAND (no host call).
 ///
 /// # Safety
@@ -234,24 +219,9 @@ fn has_rdrand() -> bool {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn os_getrandom(buf: *mut u8, len: usize, _flags: u32) -> isize {
     const ENOSYS: isize = 38;
-    if !has_rdrand() {
-        return -ENOSYS;
-    }
     let mut done = 0;
     while done < len {
-        let mut v = 0u64;
-        let mut ok = 0u8;
-        for _ in 0..10 {
-            // SAFETY: RDRAND exists (checked above); it writes a register
-            // and the carry flag only.
-            unsafe { core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) v, ok = out(reg_byte) ok) };
-            if ok != 0 {
-                break;
-            }
-        }
-        if ok == 0 {
-            break;
-        }
+        let Some(v) = crate::random::rdrand() else { break };
         let n = (len - done).min(8);
         // SAFETY: `done + n <= len`, inside the caller's buffer.
         unsafe { core::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), buf.add(done), n) };

@@ -313,19 +313,8 @@ fn a_crash_leaves_no_core_dump() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
+    let (mut child, echoed) = spawn_echoing(&mut cmd);
     let pid = child.id() as libc::pid_t;
-    // Once the guest echoes a line, the sandbox is on and the guest runs.
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"ping\n").unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let echoed = rx.recv_timeout(Duration::from_secs(10));
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
     // SAFETY: `pid` is our child, not yet reaped.
     unsafe { libc::kill(pid, libc::SIGABRT) };
@@ -338,6 +327,24 @@ fn a_crash_leaves_no_core_dump() {
     assert!(!status.core_dumped(), "the tender dumped core: {status:?}");
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+/// Start the console guest with `cmd`, type a line and wait (10 s at the
+/// most) for its echo: once it comes, the sandbox is on and the guest
+/// runs. Returns the child, its stdin still open (so the guest sees no
+/// end of input until it is waited for), and the line echoed, if any.
+fn spawn_echoing(cmd: &mut Command) -> (std::process::Child, Result<String, std::sync::mpsc::RecvTimeoutError>) {
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.as_mut().unwrap().write_all(b"ping\n").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let echoed = rx.recv_timeout(Duration::from_secs(10));
+    (child, echoed)
 }
 
 /// The tender is not dumpable: its /proc entries belong to root, whoever
@@ -364,18 +371,8 @@ fn the_tender_is_not_dumpable() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
+    let (mut child, echoed) = spawn_echoing(&mut cmd);
     let pid = child.id();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"ping\n").unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let echoed = rx.recv_timeout(Duration::from_secs(10));
     let owner = std::fs::metadata(format!("/proc/{pid}/status")).map(|m| m.uid());
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
