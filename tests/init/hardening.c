@@ -12,13 +12,16 @@
  *     far32          a child that switches to 32-bit code and faults there
  *                    dies of SIGSEGV alone
  *     int80          a child that makes an `int $0x80` dies of SIGSEGV
+ *     avx512         (only where the CPU and OS have AVX-512, else a line
+ *                    "n/a avx512 ...", counted neither way) zmm20 and k3
+ *                    kept across syscalls and switches to a child using them
  *     pkru           a child that write-disables protection key 0 (all
  *                    memory) and makes a syscall ends alone (goes on, or
  *                    gets SIGSEGV), the guest goes on; without PKU,
  *                    wrpkru is SIGILL
  *   modes:
  *     stdio-lines    helper: 1,000 lines to stdout through a FILE
- *     far32, int80, pkru  helpers for the checks above
+ *     far32, int80, pkru, avx512-child  helpers for the checks above
  *     big-mmap       anonymous mmaps of 5, 8, 16 and 64 MiB and a 16 MiB
  *                    malloc, each written and read back; "nabla-init:
  *                    big-mmap ok" or a failure line; then power off
@@ -337,6 +340,92 @@ static void mount_proc(const char *mode)
 {
 	if (!native && mount("proc", "/proc", "proc", 0, NULL) != 0 && errno != EBUSY)
 		printf("nabla-init: %s: mount /proc: %s\n", mode, strerror(errno));
+}
+
+/* AVX-512 usable: AVX512F and the OS enables opmask, ZMM_Hi256, Hi16_ZMM. */
+int have_avx512(void)
+{
+	unsigned int a, b, c, d, lo, hi;
+
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "0"(1), "2"(0));
+	if (!(c & (1U << 27)))
+		return 0;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "0"(7), "2"(0));
+	if (!(b & (1U << 16)))
+		return 0;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (lo & 0xe6) == 0xe6;
+}
+
+/*
+ * Load zmm20 (its state is in the Hi16_ZMM component) and k3 (opmask),
+ * make `n` sched_yield syscalls, store both: one asm block, so no
+ * compiled code touches them in between.
+ */
+__attribute__((target("avx512f"))) static void zmm20_k3_across_yields(const unsigned long long in[8],
+									unsigned long long out[8],
+									unsigned int kin, unsigned int *kout,
+									long n)
+{
+	unsigned int k;
+
+	__asm__ volatile("vmovdqu64 (%[in]), %%zmm20\n\t"
+			 "kmovw %[kin], %%k3\n\t"
+			 "1: movl %[nr], %%eax\n\t"
+			 "syscall\n\t"
+			 "decq %[n]\n\t"
+			 "jnz 1b\n\t"
+			 "vmovdqu64 %%zmm20, (%[out])\n\t"
+			 "kmovw %%k3, %[k]\n\t"
+			 "vzeroupper"
+			 : [n] "+r"(n), [k] "=&r"(k)
+			 : [in] "r"(in), [out] "r"(out), [kin] "r"(kin), [nr] "i"(SYS_sched_yield)
+			 : "rax", "rcx", "r11", "xmm20", "k3", "memory", "cc");
+	*kout = k;
+}
+
+/* Helper for avx512: other patterns in zmm20 and k3 while yielding. */
+int mode_avx512_child(void)
+{
+	static const unsigned long long pat[8] = {0x1111111111111111ULL, 0x2222222222222222ULL,
+						  0x3333333333333333ULL, 0x4444444444444444ULL,
+						  0x5555555555555555ULL, 0x6666666666666666ULL,
+						  0x7777777777777777ULL, 0x8888888888888888ULL};
+	unsigned long long out[8];
+	unsigned int k;
+
+	zmm20_k3_across_yields(pat, out, 0x5a3c, &k, 200);
+	return memcmp(pat, out, sizeof pat) == 0 && k == 0x5a3c ? 0 : 1;
+}
+
+/*
+ * AVX-512 state (zmm20, k3) is kept across syscalls and switches to a
+ * process that uses the same registers: the kernel's xsave mask includes
+ * the AVX-512 components (on AMX hosts it once fell back to fxsave).
+ */
+int check_avx512(void)
+{
+	static const unsigned long long want[8] = {0x0123456789abcdefULL, 0xfedcba9876543210ULL,
+						   0x0f1e2d3c4b5a6978ULL, 0x8796a5b4c3d2e1f0ULL,
+						   0x1032547698badcfeULL, 0xefcdab8967452301ULL,
+						   0x7968574a3b2c1d0eULL, 0xf0e1d2c3b4a59687ULL};
+	unsigned long long got[8];
+	unsigned int k;
+	pid_t pid;
+	int err;
+
+	err = spawn_self("avx512-child", NULL, &pid);
+	if (err)
+		return fail("posix_spawn %s: %s", self_path, strerror(err));
+	zmm20_k3_across_yields(want, got, 0xa5c3, &k, 200);
+	/* The child exits 1 when its own zmm20 or k3 changed. */
+	if (!expect_child("avx512", pid, 0, 0))
+		return 0;
+	if (memcmp(want, got, sizeof want) != 0)
+		return fail("zmm20 changed across syscalls/switches: %#llx ... %#llx", got[0], got[7]);
+	if (k != 0xa5c3)
+		return fail("k3 changed across syscalls/switches: %#x", k);
+	return 1;
 }
 
 /* NABLA_TRIM=N: measure another trimming policy (vm.nr_trim_pages). */

@@ -773,6 +773,10 @@ static int mode_test(void)
 	run_check("user-flags", check_user_flags);
 	run_check("fpu", check_fpu);
 	run_check("avx", check_avx);
+	if (have_avx512())
+		run_check("avx512", check_avx512);
+	else
+		printf("n/a avx512 (no AVX-512 on this CPU or OS: nothing to check)\n");
 	run_check("preempt", check_preempt);
 	run_check("fork", check_fork);
 	run_check("pipe", check_pipe);
@@ -982,6 +986,8 @@ int main(int argc, char **argv)
 		rc = mode_int80();
 	else if (strcmp(mode, "pkru") == 0)
 		rc = mode_pkru();
+	else if (strcmp(mode, "avx512-child") == 0)
+		rc = mode_avx512_child();
 	else if (strcmp(mode, "big-mmap") == 0)
 		rc = mode_big_mmap();
 	else if (strncmp(mode, "spawn-many=", 11) == 0)
