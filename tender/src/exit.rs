@@ -16,6 +16,7 @@
 //! 1); the tender always prints one line on stderr when *it* ends the run.
 
 use crate::gate;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Bad input (guest file, options).
 pub const LOAD_ERROR: i32 = 1;
@@ -32,9 +33,20 @@ pub const FORBIDDEN_SYSCALL: i32 = 128 + libc::SIGSYS;
 /// Guest abort.
 pub const ABORT: i32 = 255;
 
+/// Set once the tender starts to end the run (see [`in_progress`]).
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Whether an exit is already under way: a terminating signal that
+/// interrupts it leaves it to finish, so the run ends with one line and
+/// the terminal restored.
+pub fn in_progress() -> bool {
+    EXITING.load(Ordering::Acquire)
+}
+
 /// End the process now with `code`: no destructors, no libc, no
 /// allocation. Safe to call from hypercalls and signal handlers.
 pub fn now(code: i32) -> ! {
+    EXITING.store(true, Ordering::Release);
     crate::terminal::restore();
     gate::exit_group(code)
 }
@@ -43,6 +55,7 @@ pub fn now(code: i32) -> ! {
 /// the sandbox is on: formats into a stack buffer and writes with the gate.
 pub fn with_message(code: i32, args: core::fmt::Arguments<'_>) -> ! {
     use core::fmt::Write;
+    EXITING.store(true, Ordering::Release);
     let mut buf = gate::StackBuf::<512>::new();
     let _ = buf.write_str("nabla-tender: ");
     let _ = buf.write_fmt(args);

@@ -15,6 +15,12 @@
 //! Linux has no `pkey_alloc`), and the Linux guest does not switch PKRU
 //! between its processes.
 //!
+//! The host also writes tender memory on every signal before it switches
+//! to the handler's PKRU: the C library's restartable-sequences (rseq)
+//! area, which the host updates with the interrupted PKRU and which
+//! would then fail and make the host kill the tender. The tender has no
+//! use for rseq, so [`init`] unregisters it before the sandbox.
+//!
 //! Limit: on hosts whose kernel writes the signal frame with the
 //! interrupted PKRU (before Linux 6.12), a write-disabled key 0 makes the
 //! host kill the tender outright (no line), as it cannot deliver the
@@ -36,13 +42,53 @@ static OFFSET: AtomicU32 = AtomicU32::new(0);
 /// The tender's PKRU at start.
 static VALUE: AtomicU32 = AtomicU32::new(0);
 
-/// Read the tender's PKRU and where it sits in a signal frame. Called
-/// before the sandbox; does nothing on hosts without OSPKE.
+unsafe extern "C" {
+    /// glibc (2.35+): offset of the thread's rseq area from the thread
+    /// pointer, and its registered size (0 when none is registered).
+    static __rseq_offset: isize;
+    static __rseq_size: u32;
+}
+
+/// `RSEQ_FLAG_UNREGISTER`, and the signature glibc registers with on x86.
+const RSEQ_FLAG_UNREGISTER: libc::c_long = 1;
+const RSEQ_SIG: libc::c_long = 0x5305_3053;
+
+/// Unregister the C library's rseq area (see the module doc). Best
+/// effort: a host without rseq has nothing to unregister.
+fn unregister_rseq() {
+    // SAFETY: plain reads of two constants glibc sets before main.
+    let (offset, size) = unsafe { (__rseq_offset, __rseq_size) };
+    if size == 0 {
+        return;
+    }
+    let tp: u64;
+    // SAFETY: on x86_64 glibc, %fs:0 holds the thread pointer itself.
+    unsafe { core::arch::asm!("mov {}, qword ptr fs:0", out(reg) tp, options(nostack, readonly)) };
+    let area = tp.wrapping_add_signed(offset as i64);
+    // The host wants the length glibc registered, which __rseq_size does
+    // not give: glibc 2.35-2.39 registers 32 bytes and reports the 20 in
+    // use; later ones register the feature size rounded up to 32. A wrong
+    // length is refused with EINVAL and changes nothing.
+    let rounded = size.div_ceil(32) * 32;
+    for len in [32, rounded, size] {
+        // SAFETY: the rseq syscall on the area glibc registered;
+        // unregistering only stops the host from writing it.
+        let r = unsafe { libc::syscall(libc::SYS_rseq, area, libc::c_long::from(len), RSEQ_FLAG_UNREGISTER, RSEQ_SIG) };
+        if r == 0 {
+            return;
+        }
+    }
+}
+
+/// Read the tender's PKRU and where it sits in a signal frame, and stop
+/// the host's rseq writes. Called before the sandbox; does nothing on
+/// hosts without OSPKE.
 pub fn init() {
     let ospke = core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 4) != 0;
     if !ospke {
         return;
     }
+    unregister_rseq();
     let pkru: u32;
     // SAFETY: OSPKE is set, so rdpkru is enabled; it reads PKRU into eax
     // (ecx must be 0) and clears edx.

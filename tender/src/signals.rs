@@ -100,9 +100,10 @@ pub fn install() -> io::Result<()> {
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         // No handled signal may nest inside another: a fault in the
         // handler then kills the process instead of recursing.
-        for other in HANDLED {
+        // Nor may a terminating signal cut into a forward or a report.
+        for other in HANDLED.iter().chain(&TERMINATING) {
             // SAFETY: `sa_mask` is a valid sigset_t.
-            unsafe { libc::sigaddset(&mut sa.sa_mask, other) };
+            unsafe { libc::sigaddset(&mut sa.sa_mask, *other) };
         }
         // SAFETY: `nabla_on_signal` enters `on_signal`, which has the
         // SA_SIGINFO signature and obeys the async-signal rules described
@@ -116,6 +117,11 @@ pub fn install() -> io::Result<()> {
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
         sa.sa_sigaction = nabla_on_terminate as *const () as usize;
         sa.sa_flags = libc::SA_ONSTACK;
+        // One way out at a time: no other signal runs inside it.
+        for other in HANDLED.iter().chain(&TERMINATING) {
+            // SAFETY: `sa_mask` is a valid sigset_t.
+            unsafe { libc::sigaddset(&mut sa.sa_mask, *other) };
+        }
         // SAFETY: `nabla_on_terminate` enters `on_terminate`, which only
         // restores the terminal and exits.
         if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
@@ -162,6 +168,11 @@ unsafe extern "C" {
 pub const TERMINATING: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
 
 extern "C" fn on_terminate(sig: libc::c_int) {
+    // The tender is already on its way out (a hypercall or report that
+    // the signal interrupted): let that exit finish, with its own line.
+    if exit::in_progress() {
+        return;
+    }
     let name = match sig {
         libc::SIGTERM => "SIGTERM",
         libc::SIGHUP => "SIGHUP",
@@ -259,11 +270,12 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     };
     // The tender never runs outside 64-bit mode: code there is the
     // guest's, wherever it jumped (even into host code).
-    // A fault in host code with the alignment check on is the guest's
-    // doing (the tender never sets AC): a hypercall called with AC set
-    // and a misaligned argument, say.
+    // An alignment-check fault (SIGBUS, BUS_ADRALN) in host code is the
+    // guest's doing, as the tender never sets AC: a hypercall called with
+    // AC set and a misaligned argument, say.
     const AC: i64 = 1 << 18;
-    if rt.in_host_code(ip) && forward::in_64bit_mode(g) && g[libc::REG_EFL as usize] & AC != 0 {
+    let alignment_check = sig == libc::SIGBUS && fault.code == libc::BUS_ADRALN;
+    if rt.in_host_code(ip) && forward::in_64bit_mode(g) && alignment_check && g[libc::REG_EFL as usize] & AC != 0 {
         exit::with_message(
             exit::FAULT_BASE + sig,
             format_args!(

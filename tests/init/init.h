@@ -31,6 +31,7 @@ int check_clone_novm(void);
 int check_far32(void);
 int check_int80(void);
 int check_pkru(void);
+int pkru_check_runs(void);
 int have_avx512(void);
 int check_avx512(void);
 
@@ -39,6 +40,7 @@ int mode_stdio_lines(void);
 int mode_far32(void);
 int mode_int80(void);
 int mode_pkru(void);
+int mode_pkru_store(void);
 int mode_avx512_child(void);
 int mode_big_mmap(void);
 int mode_spawn_many(const char *arg);

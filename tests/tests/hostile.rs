@@ -362,10 +362,10 @@ fn the_tender_is_not_dumpable() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // SAFETY: the closure runs between fork and exec and only calls
-    // setgid/setuid, which are async-signal-safe.
+    // setgroups/setgid/setuid, which are async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
