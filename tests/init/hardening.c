@@ -272,10 +272,10 @@ int check_int80(void)
 /* Protection keys enabled by the OS (CPUID.(7,0):ECX.OSPKE). */
 static int have_ospke(void)
 {
-	unsigned int a = 7, b, c = 0, d;
+	unsigned int r[4];
 
-	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-	return (c >> 4) & 1;
+	cpuid(7, 0, r);
+	return (r[2] >> 4) & 1;
 }
 
 /*
@@ -358,16 +358,10 @@ static void mount_proc(const char *mode)
 /* AVX-512 usable: AVX512F and the OS enables opmask, ZMM_Hi256, Hi16_ZMM. */
 int have_avx512(void)
 {
-	unsigned int a, b, c, d, lo, hi;
+	unsigned int r[4];
 
-	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "0"(1), "2"(0));
-	if (!(c & (1U << 27)))
-		return 0;
-	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "0"(7), "2"(0));
-	if (!(b & (1U << 16)))
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	return (lo & 0xe6) == 0xe6;
+	cpuid(7, 0, r);
+	return (r[1] & (1U << 16)) && (xcr0_low() & 0xe6) == 0xe6;
 }
 
 /*

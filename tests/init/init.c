@@ -419,15 +419,28 @@ static int mode_ac(void)
 }
 
 /* AVX usable: the CPU has it and the OS saves its state (XCR0). */
-static int have_avx(void)
+void cpuid(unsigned int leaf, unsigned int sub, unsigned int r[4])
 {
-	unsigned int a, b, c, d, lo, hi;
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "0"(leaf), "2"(sub));
+}
 
-	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "0"(1), "2"(0));
-	if (!(c & (1U << 28)) || !(c & (1U << 27)))
+unsigned int xcr0_low(void)
+{
+	unsigned int r[4], lo, hi;
+
+	cpuid(1, 0, r);
+	if (!(r[2] & (1U << 27)))
 		return 0;
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	return (lo & 6) == 6;
+	return lo;
+}
+
+static int have_avx(void)
+{
+	unsigned int r[4];
+
+	cpuid(1, 0, r);
+	return (r[2] & (1U << 28)) && (xcr0_low() & 6) == 6;
 }
 
 /*

@@ -22,6 +22,10 @@ int expect_child(const char *what, pid_t pid, int want_status, int want_signal);
 int spawn_expect(const char *mode, int want_status, int want_signal);
 long long mono_ns(void);
 int power_off(void);
+/* CPUID leaf/sub-leaf into r[0..4] = eax, ebx, ecx, edx. */
+void cpuid(unsigned int leaf, unsigned int sub, unsigned int r[4]);
+/* The low word of XCR0, or 0 when the OS has not enabled XSAVE. */
+unsigned int xcr0_low(void);
 
 /* hardening.c: checks (part of the test mode) */
 int check_empty_buffers(void);

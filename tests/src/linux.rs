@@ -34,12 +34,19 @@ pub fn boot_with(mem: u32, init_mode: Option<&str>, secs: u64) -> Run {
 
 /// [`boot_with`] another initramfs.
 pub fn boot_initramfs(i: &str, mem: u32, init_mode: Option<&str>, secs: u64) -> Run {
+    let env = init_mode.map(|m| format!("NABLA_INIT={m}"));
+    boot_words(i, mem, env.as_slice(), secs)
+}
+
+/// Boot with initramfs `i`, `mem` MiB and `words` as the kernel command
+/// line; panics if the guest runs for more than `secs` seconds.
+pub fn boot_words(i: &str, mem: u32, words: &[impl AsRef<str>], secs: u64) -> Run {
     let k = kernel();
     let mem = format!("--mem={mem}");
-    let env = init_mode.map(|m| format!("NABLA_INIT={m}"));
     let mut args = vec![mem.as_str(), "--initrd", i, &k];
-    if let Some(e) = &env {
-        args.extend(["--", e]);
+    if !words.is_empty() {
+        args.push("--");
+        args.extend(words.iter().map(AsRef::as_ref));
     }
     run_with_timeout(&args, secs).unwrap_or_else(|| panic!("the Linux guest did not finish within {secs} s"))
 }

@@ -356,8 +356,17 @@ fn the_tender_is_not_dumpable() {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root, to start the tender as uid 65534");
-    let mut cmd = Command::new(bin("nabla-tender"));
-    cmd.args(["--quiet", "--mem=8", guest("console").to_str().unwrap()])
+    // Copies in a directory uid 65534 can reach wherever the checkout
+    // lives (a clone under /root is closed to it).
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("nabla-dumpable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (tender, console) = (dir.join("nabla-tender"), dir.join("console"));
+    std::fs::copy(bin("nabla-tender"), &tender).unwrap();
+    std::fs::copy(guest("console"), &console).unwrap();
+    let mut cmd = Command::new(&tender);
+    cmd.args(["--quiet", "--mem=8", console.to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -375,6 +384,7 @@ fn the_tender_is_not_dumpable() {
     let pid = child.id();
     let owner = std::fs::metadata(format!("/proc/{pid}/status")).map(|m| m.uid());
     let _ = child.kill();
+    let _ = std::fs::remove_dir_all(&dir);
     let out = child.wait_with_output().unwrap();
     assert_eq!(echoed.as_deref().map(str::trim_end), Ok("ping"), "the guest did not start: {out:?}");
     assert_eq!(owner.unwrap(), 0, "/proc/{pid} of a tender run as uid 65534 belongs to that user: dumpable");

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
-use nabla_tests::linux::{boot_with, initramfs, kernel};
+use nabla_tests::linux::{boot_with, boot_words, initramfs, kernel};
 use nabla_tests::{Run, root, run_with_timeout};
 
 /// AVX512F, with the opmask and ZMM state enabled by the host.
@@ -38,12 +38,11 @@ fn host_delivers_with_key0_locked() -> bool {
 /// Boot the test init in its test mode, telling it whether the PKRU check
 /// can run on this host.
 fn boot_test_mode() -> Run {
-    let (k, i) = (kernel(), initramfs());
-    let mut args = vec!["--mem=64", "--initrd", &i, &k, "--", "NABLA_INIT=test"];
+    let mut words = vec!["NABLA_INIT=test"];
     if host_delivers_with_key0_locked() {
-        args.push("NABLA_HOST_PKRU=1");
+        words.push("NABLA_HOST_PKRU=1");
     }
-    run_with_timeout(&args, 60).expect("the Linux guest did not finish within 60 s")
+    boot_words(&initramfs(), 64, &words, 60)
 }
 
 /// Boot with 64 MiB; see [`boot_with`].

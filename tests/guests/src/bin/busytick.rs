@@ -12,8 +12,8 @@
 
 use core::arch::asm;
 use core::sync::atomic::{AtomicU32, Ordering};
+use nabla_platform::abi::FaultFrame;
 use nabla_platform::abi::note::{FlagsNote, GUEST_FLAG_EXEC_MEMORY, GUEST_FLAG_PREEMPT_TICK};
-use nabla_platform::abi::{FaultFrame, TrapVector};
 use nabla_platform::{boot_info, clock_monotonic, println};
 
 /// Ticks, and free memory we can run code from.
@@ -27,12 +27,8 @@ const SPIN: [u8; 6] = [0x48, 0xff, 0xc9, 0x75, 0xfb, 0xc3];
 const SIGILL: u32 = 4;
 const SIGVTALRM: u32 = 26;
 
-#[repr(C, align(16))]
-struct Stack([u8; 16384]);
-
-static mut FAULT_STACK: Stack = Stack([0; 16384]);
-// SAFETY: FaultFrame is plain integers, for which all-zero is valid.
-static mut FRAME: FaultFrame = unsafe { core::mem::zeroed() };
+#[path = "../fault.rs"]
+mod fault;
 /// 0: before the first fault; 1: in the entry, frame in use; 2: released.
 static STAGE: AtomicU32 = AtomicU32::new(0);
 
@@ -52,7 +48,7 @@ fn spin_outside_image(ms: u64) {
 }
 
 extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
-    // SAFETY: the tender wrote a complete frame at `frame` (our FRAME).
+    // SAFETY: the tender wrote a complete frame at `frame` (the frame of `fault`).
     let f = unsafe { core::ptr::read_volatile(frame) };
     let outside = f.regs.rip < boot_info().image_start || f.regs.rip >= boot_info().image_end;
     match STAGE.load(Ordering::SeqCst) {
@@ -61,7 +57,7 @@ extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
             spin_outside_image(300);
             STAGE.store(2, Ordering::SeqCst);
             println!("no tick delivered while the frame was in use");
-            // SAFETY: releases our frame (a field of FRAME).
+            // SAFETY: releases our frame (a field of the frame of `fault`).
             unsafe { core::ptr::write_volatile(&raw mut (*frame).signo, 0) };
             spin_outside_image(10_000);
             println!("no tick arrived in 10 s after the frame was released");
@@ -89,14 +85,8 @@ fn main(_cmdline: &str) -> i32 {
     }
     // SAFETY: free guest memory between the image and the stack (checked).
     unsafe { core::ptr::copy_nonoverlapping(SPIN.as_ptr(), at as *mut u8, SPIN.len()) };
-    let v = TrapVector {
-        syscall_entry: 0,
-        fault_entry: on_fault as *const () as u64,
-        fault_frame: &raw mut FRAME as u64,
-        fault_stack_top: (&raw mut FAULT_STACK as u64) + 16384,
-    };
-    if nabla_platform::set_trap_vector(&v).is_err() {
-        println!("set_trap_vector refused a valid vector");
+    let v = fault::vector(0, on_fault as *const () as u64);
+    if !fault::register(&v) {
         return 1;
     }
     // SAFETY: deliberately faults: the first fault.

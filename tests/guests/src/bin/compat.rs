@@ -18,7 +18,7 @@
 
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicUsize, Ordering};
-use nabla_platform::abi::{FaultFrame, TrapVector};
+use nabla_platform::abi::FaultFrame;
 use nabla_platform::println;
 
 /// x86_64 Linux's 32-bit user code segment (`__USER32_CS`).
@@ -56,12 +56,8 @@ unsafe extern "C" {
     fn native_null();
 }
 
-#[repr(C, align(16))]
-struct Stack([u8; 16384]);
-
-static mut FAULT_STACK: Stack = Stack([0; 16384]);
-// SAFETY: FaultFrame is plain integers, for which all-zero is valid.
-static mut FRAME: FaultFrame = unsafe { core::mem::zeroed() };
+#[path = "../fault.rs"]
+mod fault;
 /// Index of the stage running now (the last one is the null read).
 static STAGE: AtomicUsize = AtomicUsize::new(0);
 
@@ -106,7 +102,7 @@ fn run(i: usize) -> ! {
 }
 
 extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
-    // SAFETY: the tender wrote a complete frame at `frame` (our FRAME);
+    // SAFETY: the tender wrote a complete frame at `frame` (the frame of `fault`);
     // copy it out, then release it.
     let f = unsafe { core::ptr::read_volatile(frame) };
     // SAFETY: as above.
@@ -145,14 +141,8 @@ fn main(cmdline: &str) -> i32 {
     if cmdline.trim() == "bare-int80" {
         jump(native_int80)
     }
-    let v = TrapVector {
-        syscall_entry: 0,
-        fault_entry: on_fault as *const () as u64,
-        fault_frame: &raw mut FRAME as u64,
-        fault_stack_top: (&raw mut FAULT_STACK as u64) + 16384,
-    };
-    if nabla_platform::set_trap_vector(&v).is_err() {
-        println!("set_trap_vector refused a valid vector");
+    let v = fault::vector(0, on_fault as *const () as u64);
+    if !fault::register(&v) {
         return 1;
     }
     run(0)

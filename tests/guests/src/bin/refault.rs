@@ -9,7 +9,7 @@
 #![no_main]
 
 use core::arch::global_asm;
-use nabla_platform::abi::{FaultFrame, TrapVector};
+use nabla_platform::abi::FaultFrame;
 use nabla_platform::println;
 
 // An entry that faults at its first byte.
@@ -19,12 +19,8 @@ unsafe extern "C" {
     fn refault_at_entry();
 }
 
-#[repr(C, align(16))]
-struct Stack([u8; 16384]);
-
-static mut FAULT_STACK: Stack = Stack([0; 16384]);
-// SAFETY: FaultFrame is plain integers, for which all-zero is valid.
-static mut FRAME: FaultFrame = unsafe { core::mem::zeroed() };
+#[path = "../fault.rs"]
+mod fault;
 
 extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
     // SAFETY: the tender wrote a complete frame at `frame`; it is not
@@ -47,14 +43,8 @@ fn main(cmdline: &str) -> i32 {
             return 2;
         }
     };
-    let v = TrapVector {
-        syscall_entry: 0,
-        fault_entry: entry,
-        fault_frame: &raw mut FRAME as u64,
-        fault_stack_top: (&raw mut FAULT_STACK as u64) + 16384,
-    };
-    if nabla_platform::set_trap_vector(&v).is_err() {
-        println!("set_trap_vector refused a valid vector");
+    let v = fault::vector(0, entry);
+    if !fault::register(&v) {
         return 1;
     }
     // SAFETY: deliberately invalid: the first fault.

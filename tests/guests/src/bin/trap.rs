@@ -21,17 +21,13 @@ unsafe extern "C" {
     fn guest_syscall_entry();
 }
 
-#[repr(C, align(16))]
-struct Stack([u8; 16384]);
-
-static mut FAULT_STACK: Stack = Stack([0; 16384]);
-// SAFETY: FaultFrame is plain integers, for which all-zero is valid.
-static mut FRAME: FaultFrame = unsafe { core::mem::zeroed() };
+#[path = "../fault.rs"]
+mod fault;
 
 extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
     // Copy the frame out, then release it (signo = 0): from here on a
     // fault is a new fault, not a double fault.
-    // SAFETY: the tender wrote a complete frame at `frame` (our FRAME),
+    // SAFETY: the tender wrote a complete frame at `frame` (the frame of `fault`),
     // and nothing else touches it until we release it.
     let f = unsafe { core::ptr::read_volatile(frame) };
     // SAFETY: as above; `signo` is a field of that frame.
@@ -50,20 +46,14 @@ extern "C" fn on_fault(frame: *mut FaultFrame) -> ! {
 nabla_platform::guest_main!(main);
 
 fn main(_cmdline: &str) -> i32 {
-    let v = TrapVector {
-        syscall_entry: guest_syscall_entry as *const () as u64,
-        fault_entry: on_fault as *const () as u64,
-        fault_frame: &raw mut FRAME as u64,
-        fault_stack_top: (&raw mut FAULT_STACK as u64) + 16384,
-    };
+    let v = fault::vector(guest_syscall_entry as *const () as u64, on_fault as *const () as u64);
     // An entry point in data (not executable) must be refused.
-    let bad = TrapVector { fault_entry: &raw mut FRAME as u64, ..v };
+    let bad = TrapVector { fault_entry: fault::frame_addr(), ..v };
     if nabla_platform::set_trap_vector(&bad).is_ok() {
         println!("set_trap_vector accepted a non-executable fault entry");
         return 1;
     }
-    if nabla_platform::set_trap_vector(&v).is_err() {
-        println!("set_trap_vector refused a valid vector");
+    if !fault::register(&v) {
         return 1;
     }
     for nr in 0..=450u64 {
