@@ -126,12 +126,21 @@ pub struct ManifestEntry {
     pub name: [u8; crate::DEVICE_NAME_SIZE],
     /// [`crate::DEVICE_BLOCK`] or [`crate::DEVICE_NET`].
     pub kind: u32,
-    /// Reserved; zero.
-    pub reserved: u32,
+    /// `MANIFEST_*` flag bits; the others are zero.
+    pub flags: u32,
 }
+
+/// `ManifestEntry::flags` bit: the device is optional. The user may leave
+/// it unattached; the guest then finds it in the device table with
+/// [`crate::DEVICE_ABSENT`] set. Without the bit a device must be attached
+/// (the Solo5 rule, which unikernels keep).
+pub const MANIFEST_OPTIONAL: u32 = 1;
+/// Every `ManifestEntry::flags` bit this ABI version defines.
+pub const MANIFEST_FLAGS_KNOWN: u32 = MANIFEST_OPTIONAL;
 
 const_assert_eq!(size_of::<ManifestEntry>(), 76);
 const_assert_eq!(core::mem::offset_of!(ManifestEntry, kind), 68);
+const_assert_eq!(core::mem::offset_of!(ManifestEntry, flags), 72);
 
 impl ManifestEntry {
     /// An entry for a device called `name` of `kind`.
@@ -139,6 +148,16 @@ impl ManifestEntry {
     /// Panics (at compile time, in a `static`) if `name` is longer than
     /// [`crate::DEVICE_NAME_MAX`] bytes.
     pub const fn new(name: &str, kind: u32) -> ManifestEntry {
+        ManifestEntry::with_flags(name, kind, 0)
+    }
+
+    /// An optional entry (see [`MANIFEST_OPTIONAL`]).
+    pub const fn optional(name: &str, kind: u32) -> ManifestEntry {
+        ManifestEntry::with_flags(name, kind, MANIFEST_OPTIONAL)
+    }
+
+    /// An entry with `MANIFEST_*` `flags`.
+    pub const fn with_flags(name: &str, kind: u32, flags: u32) -> ManifestEntry {
         let mut n = [0u8; crate::DEVICE_NAME_SIZE];
         let b = name.as_bytes();
         assert!(b.len() <= crate::DEVICE_NAME_MAX, "device names are at most 67 bytes");
@@ -147,7 +166,7 @@ impl ManifestEntry {
             n[i] = b[i];
             i += 1;
         }
-        ManifestEntry { name: n, kind, reserved: 0 }
+        ManifestEntry { name: n, kind, flags }
     }
 }
 

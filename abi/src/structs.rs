@@ -10,6 +10,11 @@ pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"NABLABI1");
 /// `BootInfo::flags` bit: the user asked for `--quiet`; the guest should
 /// print no banner or informational output of its own.
 pub const BOOT_FLAG_QUIET: u32 = 1;
+/// `BootInfo::flags` bit: console input is a terminal (the tender put it
+/// in raw mode, so line editing, echo and signal keys are the guest's).
+/// Without it, input is a pipe, a file or nothing, and output may go to a
+/// file: a guest kernel then neither echoes input nor rewrites newlines.
+pub const BOOT_FLAG_CONSOLE_TTY: u32 = 2;
 
 /// Hypercall result: success.
 pub const RESULT_OK: u32 = 0;
@@ -223,6 +228,11 @@ pub const DEVICE_BLOCK: u32 = 1;
 pub const DEVICE_NET: u32 = 2;
 /// `DeviceInfo::flags` bit: the block device is attached read-only.
 pub const DEVICE_READ_ONLY: u32 = 1;
+/// `DeviceInfo::flags` bit: an optional device (see
+/// [`crate::note::MANIFEST_OPTIONAL`]) the user did not attach. Only
+/// `name` and `kind` are set; every hypercall on its handle returns
+/// `RESULT_EINVAL` and its ready bit is never set.
+pub const DEVICE_ABSENT: u32 = 2;
 /// Most devices a guest may declare (ready-set bits 0..=62; bit 63 is the
 /// console).
 pub const MAX_DEVICES: usize = 63;
@@ -315,7 +325,7 @@ const_assert_eq!(offset_of!(DeviceInfo, reserved), 112);
 
 /// Sizes and field offsets of every struct above, in declaration order.
 /// Its CRC is [`crate::LAYOUT_CRC`]; change a struct and the CRC changes.
-pub const LAYOUT: [u32; 56] = [
+pub const LAYOUT: [u32; 57] = [
     size_of::<BootInfo>() as u32,
     offset_of!(BootInfo, magic) as u32,
     offset_of!(BootInfo, abi_version) as u32,
@@ -372,4 +382,5 @@ pub const LAYOUT: [u32; 56] = [
     offset_of!(DeviceInfo, reserved) as u32,
     size_of::<crate::note::ManifestEntry>() as u32,
     core::mem::offset_of!(crate::note::ManifestEntry, kind) as u32,
+    core::mem::offset_of!(crate::note::ManifestEntry, flags) as u32,
 ];

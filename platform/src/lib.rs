@@ -176,9 +176,14 @@ pub fn device_name(d: &DeviceInfo) -> &str {
     core::str::from_utf8(&d.name[..len]).unwrap_or("")
 }
 
-/// The handle and description of the device called `name` of `kind`.
+/// The handle and description of the attached device called `name` of
+/// `kind` (an optional device left unattached is not found).
 pub fn device(name: &str, kind: u32) -> Option<(u32, &'static DeviceInfo)> {
-    devices().iter().enumerate().find(|(_, d)| d.kind == kind && device_name(d) == name).map(|(i, d)| (i as u32, d))
+    devices()
+        .iter()
+        .enumerate()
+        .find(|(_, d)| d.kind == kind && d.flags & nabla_abi::DEVICE_ABSENT == 0 && device_name(d) == name)
+        .map(|(i, d)| (i as u32, d))
 }
 
 /// Read whole sectors at byte `offset` of block device `handle` into `buf`.
@@ -260,19 +265,23 @@ macro_rules! guest_main {
 }
 
 /// Declare the guest's devices in its manifest note:
-/// `devices![block "storage", net "service0"]`. The handles are the
-/// positions in this list.
+/// `devices![block "storage", net "service0", block "spare" optional]`.
+/// The handles are the positions in this list; an `optional` device may be
+/// left unattached.
 #[macro_export]
 macro_rules! devices {
-    ($($kind:ident $name:literal),* $(,)?) => {
+    ($($kind:ident $name:literal $($opt:ident)?),* $(,)?) => {
         /// The guest's device manifest (read by the tender).
         #[used]
         #[unsafe(link_section = ".note.nabla.manifest")]
         pub static NABLA_MANIFEST_NOTE: $crate::abi::note::ManifestNote<{ [$($name),*].len() }> =
-            $crate::abi::note::ManifestNote::new([$($crate::abi::note::ManifestEntry::new($name, $crate::devices!(@kind $kind))),*]);
+            $crate::abi::note::ManifestNote::new([$($crate::abi::note::ManifestEntry::with_flags(
+                $name, $crate::devices!(@kind $kind), $crate::devices!(@flags $($opt)?))),*]);
     };
     (@kind block) => { $crate::abi::DEVICE_BLOCK };
     (@kind net) => { $crate::abi::DEVICE_NET };
+    (@flags) => { 0 };
+    (@flags optional) => { $crate::abi::note::MANIFEST_OPTIONAL };
 }
 
 #[cfg(test)]

@@ -32,6 +32,15 @@ use core::sync::atomic::{AtomicU64, Ordering};
 #[unsafe(link_section = ".note.nabla.flags")]
 static NABLA_FLAGS_NOTE: FlagsNote = FlagsNote::new(GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK);
 
+// The kernel's devices, all optional: the user attaches any subset. Block
+// devices are /dev/vda (rootfs) to /dev/vdh (disk7) in this order, net
+// devices eth0 to eth3, whatever is attached (see the kernel's block.c).
+crate::devices![
+    block "rootfs" optional, block "disk1" optional, block "disk2" optional, block "disk3" optional,
+    block "disk4" optional, block "disk5" optional, block "disk6" optional, block "disk7" optional,
+    net "eth0" optional, net "eth1" optional, net "eth2" optional, net "eth3" optional,
+];
+
 unsafe extern "C" {
     fn linux_main(argc: c_int, argv: *mut *mut c_char) -> c_int;
 }
@@ -51,6 +60,8 @@ static mut ARGS: Args = Args { text: [0; CMDLINE_MAX + 8], argv: [core::ptr::nul
 pub fn run() -> i32 {
     // SAFETY: a plain read keeps the flags note from being discarded.
     let _ = unsafe { core::ptr::read_volatile(&raw const NABLA_FLAGS_NOTE) };
+    // SAFETY: as above, for the manifest note.
+    let _ = unsafe { core::ptr::read_volatile(&raw const NABLA_MANIFEST_NOTE) };
     let cmdline = crate::cmdline().as_bytes();
     let p = &raw mut ARGS;
     // SAFETY: `run` is called once, before the kernel starts, on the only
@@ -61,7 +72,14 @@ pub fn run() -> i32 {
     args.argv[0] = args.text.as_mut_ptr().cast();
     let mut at = name.len();
     let mut argc = 1;
-    for word in cmdline.split(|c| c.is_ascii_whitespace()).filter(|w| !w.is_empty()) {
+    let words = || cmdline.split(|c| c.is_ascii_whitespace()).filter(|w| !w.is_empty());
+    // Tell user space (in /proc/cmdline) when the console is not a
+    // terminal, so that an init can run its shell on a pipe (no prompt,
+    // no job control) instead of on a terminal nobody types at.
+    let pipe = crate::boot_info().flags & crate::abi::BOOT_FLAG_CONSOLE_TTY == 0;
+    let console: Option<&[u8]> = pipe.then_some(b"nabla.console=pipe");
+    let defaults = root_defaults(words());
+    for word in defaults.iter().chain(core::iter::once(&console)).flatten().copied().chain(words()) {
         if argc == ARGS_MAX || at + word.len() + 1 > CMDLINE_MAX {
             crate::println!("nabla: kernel command line too long; ignoring the rest");
             break;
@@ -77,6 +95,25 @@ pub fn run() -> i32 {
     unsafe { linux_main(argc as c_int, args.argv.as_mut_ptr()) };
     // The kernel halted or powered off (a reboot ends the guest as well).
     0
+}
+
+/// The words a root disk implies, ahead of the user's: with `rootfs`
+/// attached and no `root=` before a `--`, `root=/dev/vda`, and `rw` (or
+/// `ro` for a read-only attachment) unless the user said `ro` or `rw`.
+/// Linux itself would mount a root read-only by default; a disk attached
+/// read-write is meant to be written.
+fn root_defaults<'a>(words: impl Iterator<Item = &'a [u8]>) -> [Option<&'static [u8]>; 2] {
+    let Some((_, d)) = crate::device("rootfs", crate::abi::DEVICE_BLOCK) else { return [None, None] };
+    let (mut root, mut mode) = (false, false);
+    for w in words.take_while(|w| *w != b"--") {
+        root |= w.starts_with(b"root=");
+        mode |= w == b"ro" || w == b"rw";
+    }
+    if root {
+        return [None, None];
+    }
+    let read_only = d.flags & crate::abi::DEVICE_READ_ONLY != 0;
+    [Some(b"root=/dev/vda"), (!mode).then_some(if read_only { b"ro" } else { b"rw" })]
 }
 
 /// The tender's boot info.
@@ -279,4 +316,45 @@ pub unsafe extern "C" fn nabla_console_read(buf: *mut u8, len: usize) -> c_long 
 #[unsafe(no_mangle)]
 pub extern "C" fn exit(status: c_int) -> ! {
     crate::exit(status as u32)
+}
+
+/// Errno-style result of a block hypercall: 0, -EINVAL (22) for a request
+/// the tender refused as malformed, -EIO (5) for a host error.
+fn block_result(r: Result<(), crate::Error>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(crate::Error(crate::abi::RESULT_EINVAL)) => -22,
+        Err(_) => -5,
+    }
+}
+
+/// Read `len` bytes at byte `offset` of block device `handle` into `buf`
+/// (whole sectors, at most the device's `max_io`): 0, -EINVAL or -EIO.
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nabla_block_read(handle: u32, offset: u64, buf: *mut u8, len: usize) -> c_int {
+    // SAFETY: the caller's buffer is writable for `len` bytes.
+    let slice = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    block_result(crate::block_read(handle, offset, slice))
+}
+
+/// Write `len` bytes from `buf` at byte `offset` of block device `handle`:
+/// 0, -EINVAL (also on a read-only device) or -EIO.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nabla_block_write(handle: u32, offset: u64, buf: *const u8, len: usize) -> c_int {
+    // SAFETY: the caller's buffer is readable for `len` bytes.
+    let slice = unsafe { core::slice::from_raw_parts(buf, len) };
+    block_result(crate::block_write(handle, offset, slice))
+}
+
+/// Make every completed write of block device `handle` durable (the
+/// host's fdatasync): 0 or -EIO.
+#[unsafe(no_mangle)]
+pub extern "C" fn nabla_block_flush(handle: u32) -> c_int {
+    block_result(crate::block_flush(handle))
 }

@@ -14,7 +14,9 @@
 //! [`MAX_PHDRS`] program headers, no segment both writable and executable,
 //! no overlapping segments.
 
-use nabla_abi::note::{AbiDesc, GUEST_FLAGS_KNOWN, ManifestEntry, NOTE_TYPE_ABI, NOTE_TYPE_FLAGS, NOTE_TYPE_MANIFEST};
+use nabla_abi::note::{
+    AbiDesc, GUEST_FLAGS_KNOWN, MANIFEST_FLAGS_KNOWN, ManifestEntry, NOTE_TYPE_ABI, NOTE_TYPE_FLAGS, NOTE_TYPE_MANIFEST,
+};
 use nabla_abi::{DEVICE_BLOCK, DEVICE_NAME_MAX, DEVICE_NAME_SIZE, DEVICE_NET, MAX_DEVICES};
 use object::LittleEndian as LE;
 use object::elf;
@@ -413,9 +415,13 @@ fn find_manifest(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<Vec<
         name.copy_from_slice(&chunk[..DEVICE_NAME_SIZE]);
         let w = |o: usize| u32::from_le_bytes([chunk[o], chunk[o + 1], chunk[o + 2], chunk[o + 3]]);
         let kind = offset_of!(ManifestEntry, kind);
-        let reserved = offset_of!(ManifestEntry, reserved);
-        let entry = ManifestEntry { name, kind: w(kind), reserved: w(reserved) };
+        let flags = offset_of!(ManifestEntry, flags);
+        let entry = ManifestEntry { name, kind: w(kind), flags: w(flags) };
         let text = entry_name(&entry).ok_or_else(|| ElfError::BadManifest(format!("entry {i} has an invalid name")))?;
+        if entry.flags & !MANIFEST_FLAGS_KNOWN != 0 {
+            let unknown = entry.flags & !MANIFEST_FLAGS_KNOWN;
+            return Err(ElfError::BadManifest(format!("device {text} has unknown flags {unknown:#x}")));
+        }
         if entry.kind != DEVICE_BLOCK && entry.kind != DEVICE_NET {
             return Err(ElfError::BadManifest(format!("device {text} has unknown type {}", entry.kind)));
         }

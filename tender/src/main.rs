@@ -90,7 +90,10 @@ fn run() -> ! {
     let console = Console::setup(core.epfd);
     let devices =
         Devices::setup(&image.manifest, &cli.block, &cli.net, core.epfd).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
-    let flags = if cli.core.quiet { nabla_abi::BOOT_FLAG_QUIET } else { 0 };
+    let mut flags = if cli.core.quiet { nabla_abi::BOOT_FLAG_QUIET } else { 0 };
+    if nabla_tender::terminal::stdin_is_tty() {
+        flags |= nabla_abi::BOOT_FLAG_CONSOLE_TTY;
+    }
     let table = &raw const nabla_tender::hypercalls::TABLE as u64;
     let initrd = cli.core.initrd.as_deref().map(|p| read_initrd(p).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e)));
     let cmdline = cli.args.join(" ");

@@ -53,6 +53,14 @@ fn blk_with_sector(sector: &str) {
     }
 }
 
+/// `--block PATH`, with no name, attaches the guest's first block device.
+#[test]
+fn blk_attached_without_a_name() {
+    let d = disk("blk-nameless.img", 4 << 20);
+    let r = run_guest(&["--quiet", "--block", d.to_str().unwrap()], "blk", &[]);
+    assert_success(&r);
+}
+
 #[test]
 fn blk_512_byte_sectors() {
     blk_with_sector("512");
@@ -144,7 +152,7 @@ fn attachment_errors() {
     refused(&[&odd_arg, "--block-sector-size:storage=65536", b], "smaller than one 65536-byte sector");
     refused(&[&ok_arg, "--block-sector-size:other=512", b], "no --block:other=PATH given");
     refused(&["--block:bad/name=x", b], "not a valid device name");
-    refused(&["--block:storage", b], "expected --block:NAME=VALUE");
+    refused(&["--block:storage", b], "--block:storage= needs a file path");
     let net = guest("net");
     let n = net.to_str().unwrap();
     refused(&[n], "the guest declares net device service0: attach it with --net:service0=");

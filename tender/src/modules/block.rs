@@ -1,4 +1,5 @@
-//! The block module: `--block:NAME=PATH[:ro]`, `--block-sector-size:NAME=N`,
+//! The block module: `--block:NAME=PATH[:ro]` (or `--block PATH[:ro]`,
+//! the first declared block device), `--block-sector-size:NAME=N`,
 //! and the `block_read`/`block_write`/`block_flush` hypercalls.
 //!
 //! A request moves any number of whole sectors up to [`MAX_IO`] bytes in
@@ -13,8 +14,12 @@
 //! through a bounce buffer (read-modify-write for writes): correct, and
 //! slower only for the last 256 KiB of a disk.
 //!
-//! Limits: one request at a time (the guest is single-threaded); no
-//! locking against other processes using the same file.
+//! The image is locked with `flock` before the sandbox: exclusively when
+//! attached read-write, shared when `:ro`, so that two guests never write
+//! one image and many may read one.
+//!
+//! Limits: one request at a time (the guest is single-threaded); the lock
+//! binds only processes that take it.
 
 use super::parse_named;
 use crate::gate;
@@ -49,8 +54,9 @@ fn parse_sector(value: &str) -> Option<u64> {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct BlockArgs {
     /// Attach block device NAME to the file PATH (append `:ro` for
-    /// read-only). Also written --block:NAME=PATH
-    #[arg(long = "block", value_name = "NAME=PATH[:ro]")]
+    /// read-only). Also written --block:NAME=PATH. Without NAME=, the
+    /// guest's first block device (Linux: rootfs, /dev/vda)
+    #[arg(long = "block", value_name = "[NAME=]PATH[:ro]")]
     pub block: Vec<String>,
     /// Sector size of block device NAME: a power of two from 512 (the
     /// default) to 262144. Also written --block-sector-size:NAME=N
@@ -74,6 +80,16 @@ pub enum BlockError {
         /// Host error.
         err: std::io::Error,
     },
+    /// Another process holds a conflicting lock on the file.
+    #[error("block device {name}: {path} is in use by another nabla-tender; it cannot be locked {how}")]
+    Locked {
+        /// Device name.
+        name: String,
+        /// File path.
+        path: String,
+        /// What we tried.
+        how: &'static str,
+    },
     /// The file's size does not fit the sector size.
     #[error("block device {name}: {path} is {size} bytes, {why}")]
     Size {
@@ -88,6 +104,39 @@ pub enum BlockError {
     },
 }
 
+/// Lock the image: exclusively to write, shared to read only, and never
+/// waiting. Other tenders take the same locks, so a second writer, or a
+/// writer beside readers, is refused; readers share. The lock lives as
+/// long as the fd, that is as long as the guest runs. (`flock` binds only
+/// programs that take it; a program writing the file without it is not
+/// stopped.)
+fn lock(name: &str, spec: &BlockSpec, file: &std::fs::File) -> Result<(), BlockError> {
+    use std::os::fd::AsRawFd;
+    let op = if spec.read_only { libc::LOCK_SH } else { libc::LOCK_EX };
+    loop {
+        // SAFETY: flock takes no pointers; the fd is open.
+        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => {
+                return Err(BlockError::Locked {
+                    name: name.into(),
+                    path: spec.path.clone(),
+                    how: if spec.read_only {
+                        "to read it (it is attached read-write elsewhere)"
+                    } else {
+                        "to write it"
+                    },
+                });
+            }
+            _ => return Err(BlockError::Open { name: name.into(), path: spec.path.clone(), err }),
+        }
+    }
+}
+
 /// A block device attachment requested on the command line.
 #[derive(Debug, Clone)]
 pub struct BlockSpec {
@@ -100,11 +149,20 @@ pub struct BlockSpec {
 }
 
 impl BlockArgs {
-    /// The attachments, by device name, checked for syntax.
-    pub fn specs(&self) -> Result<Vec<(String, BlockSpec)>, BlockError> {
+    /// The attachments, by device name, checked for syntax. `--block PATH`
+    /// (no `NAME=`) attaches `first`, the guest's first declared block
+    /// device; a path that contains `=` needs the named form.
+    pub fn specs(&self, first: Option<&str>) -> Result<Vec<(String, BlockSpec)>, BlockError> {
         let mut out: Vec<(String, BlockSpec)> = Vec::new();
         for arg in &self.block {
-            let (name, value) = parse_named("--block", arg).map_err(BlockError::Arg)?;
+            let (name, value) = if arg.contains('=') {
+                parse_named("--block", arg).map_err(BlockError::Arg)?
+            } else {
+                let name = first.ok_or_else(|| {
+                    BlockError::Arg(format!("--block {arg}: the guest declares no block device to attach it to"))
+                })?;
+                (name, arg.as_str())
+            };
             let (path, read_only) = match value.strip_suffix(":ro") {
                 Some(p) => (p, true),
                 None => (value, false),
@@ -138,6 +196,7 @@ impl BlockArgs {
 pub fn attach(name: &str, spec: &BlockSpec) -> Result<Device, BlockError> {
     let open_err = |err| BlockError::Open { name: name.into(), path: spec.path.clone(), err };
     let file = std::fs::OpenOptions::new().read(true).write(!spec.read_only).open(&spec.path).map_err(open_err)?;
+    lock(name, spec, &file)?;
     let meta = file.metadata().map_err(open_err)?;
     let size = if meta.file_type().is_block_device() {
         use std::io::Seek;
@@ -346,6 +405,46 @@ mod tests {
                 }
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_path_without_a_name_attaches_the_first_block_device() {
+        let args = |v: &[&str]| BlockArgs { block: v.iter().map(|s| s.to_string()).collect(), sector_size: vec![] };
+        let s = args(&["disk.img:ro", "disk1=b.img"]).specs(Some("rootfs")).unwrap();
+        assert_eq!(s[0].0, "rootfs");
+        assert!(s[0].1.read_only && s[0].1.path == "disk.img");
+        assert_eq!((s[1].0.as_str(), s[1].1.path.as_str(), s[1].1.read_only), ("disk1", "b.img", false));
+        let e = args(&["disk.img"]).specs(None).unwrap_err().to_string();
+        assert!(e.contains("declares no block device"), "{e}");
+        let mut a = args(&["disk.img"]);
+        a.sector_size = vec!["rootfs=4096".into()];
+        assert_eq!(a.specs(Some("rootfs")).unwrap()[0].1.sector, 4096);
+    }
+
+    #[test]
+    fn images_are_locked_one_writer_or_many_readers() {
+        let dir = std::env::temp_dir().join(format!("nabla-block-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("d.img");
+        std::fs::File::create(&path).unwrap().set_len(1 << 20).unwrap();
+        let spec = |read_only| BlockSpec { path: path.display().to_string(), read_only, sector: 512 };
+        let close = |d: Device| {
+            // SAFETY: closing the fd `attach` opened for this test.
+            unsafe { libc::close(d.fd) };
+        };
+        let w = attach("rootfs", &spec(false)).unwrap();
+        for ro in [false, true] {
+            let e = attach("rootfs", &spec(ro)).unwrap_err();
+            assert!(matches!(e, BlockError::Locked { .. }), "{e}");
+            assert!(e.to_string().contains("in use by another nabla-tender"), "{e}");
+        }
+        close(w);
+        let (r1, r2) = (attach("a", &spec(true)).unwrap(), attach("b", &spec(true)).unwrap());
+        assert!(matches!(attach("c", &spec(false)), Err(BlockError::Locked { .. })));
+        close(r1);
+        close(r2);
+        close(attach("d", &spec(false)).unwrap());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,17 +1,20 @@
 //! Devices: match the guest's manifest with the `--block` and `--net`
 //! attachments, attach each device, and describe them to the guest.
 //!
-//! Every declared device must be attached, and every attachment must name
-//! a declared device of the same type, exactly once. The guest's handle of
-//! a device is its index in the manifest; its ready bit in `yield_until`
-//! is `1 << handle`.
+//! Every declared device must be attached, unless the guest declares it
+//! optional (a Linux kernel declares a fixed set of disks and interfaces);
+//! every attachment must name a declared device of the same type, exactly
+//! once. The guest's handle of a device is its index in the manifest; its
+//! ready bit in `yield_until` is `1 << handle`. An optional device left
+//! unattached is in the device table with `DEVICE_ABSENT`, so handles do
+//! not depend on what is attached.
 
 use super::block::{self, BlockArgs, BlockError};
 use super::net::{self, NetArgs, NetError};
 use crate::elf::entry_name;
 use crate::runtime::Device;
-use nabla_abi::note::ManifestEntry;
-use nabla_abi::{DEVICE_BLOCK, DEVICE_NET, DEVICE_READ_ONLY, DeviceInfo, MAX_DEVICES};
+use nabla_abi::note::{MANIFEST_OPTIONAL, ManifestEntry};
+use nabla_abi::{DEVICE_ABSENT, DEVICE_BLOCK, DEVICE_NET, DEVICE_READ_ONLY, DeviceInfo, MAX_DEVICES};
 use std::io;
 
 /// Why the devices could not be set up.
@@ -64,7 +67,8 @@ impl Devices {
     /// Attach every device of `manifest` and register net devices with
     /// `epfd`.
     pub fn setup(manifest: &[ManifestEntry], b: &BlockArgs, n: &NetArgs, epfd: i32) -> Result<Devices, DeviceError> {
-        let blocks = b.specs()?;
+        let first_block = manifest.iter().find(|e| e.kind == DEVICE_BLOCK).and_then(entry_name);
+        let blocks = b.specs(first_block)?;
         let nets = n.specs()?;
         let mut seen: Vec<&str> = Vec::new();
         for name in blocks.iter().map(|(n, _)| n).chain(nets.iter().map(|(n, _)| n)) {
@@ -88,6 +92,18 @@ impl Devices {
         for (handle, entry) in manifest.iter().enumerate().take(MAX_DEVICES) {
             let name = entry_name(entry).unwrap_or("");
             let mut info = DeviceInfo { name: entry.name, kind: entry.kind, ..DeviceInfo::default() };
+            let optional = entry.flags & MANIFEST_OPTIONAL != 0;
+            let attached = match entry.kind {
+                DEVICE_BLOCK => blocks.iter().any(|(n, _)| n == name),
+                _ => nets.iter().any(|(n, _)| n == name),
+            };
+            if optional && !attached {
+                info.flags = DEVICE_ABSENT;
+                // Kind 0: no hypercall finds a device behind this handle.
+                out.runtime.push(Device { fd: -1, ..Device::default() });
+                out.info.push(info);
+                continue;
+            }
             let dev = if entry.kind == DEVICE_BLOCK {
                 let Some((_, spec)) = blocks.iter().find(|(n, _)| n == name) else {
                     return Err(DeviceError::NotAttached { name: name.into(), kind: "block", flag: "--block" });

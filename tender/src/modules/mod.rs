@@ -56,7 +56,10 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
                 in_options = false;
             } else if let Some(flag) = COLON_FLAGS.iter().find(|f| a.starts_with(*f)) {
                 let rest = &a[flag.len()..];
-                out.push(format!("{}={rest}", &flag[..flag.len() - 1]));
+                // The colon form always names a device: `--block:disk`
+                // without `=` must not read as `--block PATH`.
+                let eq = if rest.contains('=') { "" } else { "=" };
+                out.push(format!("{}={rest}{eq}", &flag[..flag.len() - 1]));
                 continue;
             }
         }
@@ -77,6 +80,7 @@ mod tests {
         let out =
             normalize_args(["t", "--block-sector-size:d=4096", "--net-mac:n=02:00:00:00:00:01"].map(String::from));
         assert_eq!(out, ["t", "--block-sector-size=d=4096", "--net-mac=n=02:00:00:00:00:01"]);
+        assert_eq!(normalize_args(["t", "--block:disk", "k"].map(String::from)), ["t", "--block=disk=", "k"]);
     }
 
     #[test]
