@@ -11,7 +11,7 @@
 # OUT_DIR/musl-static-pie.specs (the gcc specs used). Needs
 # target/release/nabla-cpio (`make tender` builds it). Installs musl-tools
 # when musl-gcc is missing. Does nothing when the outputs are newer than
-# the sources, this script and nabla-cpio.
+# the sources, this script, scripts/musl-specs.sh and nabla-cpio.
 set -euo pipefail
 if [ $# -ne 1 ]; then
     echo "usage: scripts/build-init.sh OUT_DIR" >&2
@@ -38,7 +38,7 @@ up_to_date() {
     local o i
     for o in "$bin" "$big" "$image" "$spawn_image" "$specs"; do
         [ -e "$o" ] || return 1
-        for i in "${srcs[@]}" "$srcdir/init.h" "$big_src" "$0" "$cpio_tool"; do
+        for i in "${srcs[@]}" "$srcdir/init.h" "$big_src" "$0" "$root/scripts/musl-specs.sh" "$cpio_tool"; do
             [ "$o" -nt "$i" ] || return 1
         done
     done
@@ -48,46 +48,9 @@ if up_to_date; then
     exit 0
 fi
 
-if ! command -v musl-gcc >/dev/null; then
-    echo "build-init: installing musl-tools"
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q musl-tools
-fi
-
-# musl-gcc's own specs file: named in the wrapper script, else one of the
-# usual places.
-orig=$(sed -n 's/.*-specs "\{0,1\}\([^" ]*\.specs\).*/\1/p' "$(command -v musl-gcc)" | head -n 1)
-for f in "$orig" /usr/lib/x86_64-linux-musl/musl-gcc.specs /usr/lib/musl/lib/musl-gcc.specs; do
-    if [ -n "$f" ] && [ -f "$f" ]; then
-        orig=$f
-        break
-    fi
-done
-if [ -z "$orig" ] || [ ! -f "$orig" ]; then
-    echo "build-init: cannot find musl-gcc's specs file" >&2
-    exit 1
-fi
-
-# musl-gcc ignores -static-pie: its specs always start with Scrt1.o (which
-# does not relocate itself) and link with a dynamic loader. Ours keeps its
-# include and library paths and changes two things: rcrt1.o (musl's
-# self-relocating start file) instead of Scrt1.o, and a link line for a
-# static PIE with no PT_INTERP and no text relocations.
-mkdir -p "$out"
-awk '
-  sect == "startfile" { gsub(/%\{!shared: */, ""); gsub(/Scrt1\.o\}/, "rcrt1.o"); print; sect = ""; next }
-  sect == "link" { print "-nostdlib -static -pie --no-dynamic-linker -z text -z noexecstack %{rdynamic:-export-dynamic}"; sect = ""; next }
-  /^\*startfile:$/ { sect = "startfile" }
-  /^\*link:$/ { sect = "link" }
-  { print }' "$orig" >"$specs.tmp"
-rcrt1=$(sed -n '/^\*startfile:$/{n;p;}' "$specs.tmp" | tr ' ' '\n' | grep 'rcrt1\.o$' || true)
-if [ -z "$rcrt1" ] || [ ! -f "$rcrt1" ] || ! grep -q -- '--no-dynamic-linker' "$specs.tmp"; then
-    echo "build-init: could not derive a static-pie specs file from $orig (rcrt1.o: '${rcrt1}')" >&2
-    exit 1
-fi
-mv "$specs.tmp" "$specs"
+# The static-pie specs file (scripts/musl-specs.sh installs musl-tools
+# when musl-gcc is missing).
+"$root/scripts/musl-specs.sh" "$specs"
 
 # Build one static-pie and check it is one: ELF type DYN, no PT_INTERP,
 # no shared libraries needed, no text relocations.
