@@ -2,7 +2,7 @@
 # this file only sequences them.
 #
 #   make          build the tender, the tools and the test guests
-#   make run      boot the default guest
+#   make run      boot Linux from build/rootfs.ext4 into a shell
 #   make test     build everything and run every test
 #   make bench    measure (see README for the figures)
 
@@ -23,7 +23,7 @@ STATIC_DIR := target/$(TRIPLE)/release
 C_GUEST_NAMES := hello blk tls ssp names
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
-.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs
+.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs busybox image
 
 all: tender guests c-guests
 
@@ -55,10 +55,20 @@ c-guests: tender
 initramfs: tender
 	scripts/build-init.sh target/init
 
-# Boot Linux on the default initramfs: the kernel banner, the test init's
-# greeting, then power-off (the tender exits 0).
-run: tender kernel initramfs
-	$(TENDER) --mem=64 --initrd target/init/test.cpio $(KERNEL)
+# The guest userland: busybox from Debian's source (no MMU, musl
+# static-pie, hush as /bin/sh), and the root disk build/rootfs.ext4 made
+# from it and userland/rootfs with mke2fs -d (reproducible, no root).
+busybox: setup
+	scripts/build-busybox.sh build/busybox
+
+image: busybox
+	scripts/build-image.sh build/busybox/busybox build/rootfs.ext4
+
+# Boot Linux from build/rootfs.ext4 into a shell on the console: on a
+# terminal an interactive login shell (Ctrl-D or poweroff ends the guest),
+# else the shell reads commands from standard input until it ends.
+run: tender kernel image
+	@$(TENDER) --mem=128 --block build/rootfs.ext4 $(KERNEL) -- quiet
 
 lint: setup
 	$(CARGO) fmt --all --check
@@ -71,12 +81,12 @@ lint: setup
 unit: setup
 	$(CARGO) test --release --workspace --exclude nabla-tests
 
-integration: all kernel initramfs
+integration: all kernel initramfs image
 	$(CARGO) test --release -p nabla-tests
 
 test: lint unit integration
 
-bench: all kernel initramfs
+bench: all kernel initramfs image
 	scripts/bench.sh
 
 # Debian's linux-source-6.12, fetched and extracted once under build/.

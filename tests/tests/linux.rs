@@ -141,11 +141,11 @@ fn an_init_that_exits_panics_the_kernel_and_fails_the_tender() {
 }
 
 #[test]
-fn without_an_initramfs_the_kernel_reports_no_init() {
+fn without_an_initramfs_or_a_disk_the_kernel_has_no_root() {
     let k = kernel();
     let r = run_with_timeout(&["--mem=32", &k], 60).expect("timed out");
     assert_eq!(r.code, Some(255), "{r:?}");
-    assert!(r.stdout.contains("No working init found"), "{}", r.stdout);
+    assert!(r.stdout.contains("VFS: Unable to mount root fs"), "{}", r.stdout);
     assert!(r.stderr.contains("the Linux kernel panicked"), "{}", r.stderr);
 }
 
