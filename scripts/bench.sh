@@ -9,11 +9,16 @@
 #
 # Sections, in order: boot, trap, block, net (unikernel guests), then
 # linux-boot, linux-syscall, linux-spawn (the Linux guest, build/linux.nabla
-# on target/init/test.cpio). ONLY=NAMES (comma- or space-separated;
-# "linux" stands for the three Linux ones) runs just those, e.g.
-# `ONLY=linux scripts/bench.sh`. Environment: RUNS (unikernel boot runs,
-# 500), LINUX_RUNS (Linux boot runs, 50), ROUNDS (interleaved rounds of the
-# other sections, 3), PINGS (net, 20000).
+# on target/init/test.cpio), then disk-boot, disk-io, disk-fsync,
+# disk-spawn, disk-rss (the Linux guest booting a copy of
+# build/rootfs.ext4, with a second ext4 disk). ONLY=NAMES (comma- or
+# space-separated; "linux" stands for the three Linux ones, "disk" for the
+# five disk ones) runs just those, e.g. `ONLY=linux scripts/bench.sh`.
+# Environment: RUNS (unikernel boot runs, 500), LINUX_RUNS (Linux boot
+# runs, 50), DISK_RUNS (disk boot runs, 50), ROUNDS (interleaved rounds of
+# the other sections, 3), PINGS (net, 20000), FSYNCS (disk-fsync calls,
+# 500), SPAWNS (disk-spawn spawns, 1000). The disk-io section drops the
+# host's page cache (it needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +29,8 @@ want() {
     local o
     [ -z "${ONLY:-}" ] && return 0
     for o in ${ONLY//,/ }; do
-        [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* ]]; } && return 0
+        [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* ]]; } ||
+            { [ "$o" = disk ] && [[ $1 == disk-* ]]; } && return 0
     done
     return 1
 }
@@ -78,12 +84,12 @@ if want block; then
     printf '  %-6s %-8s %10s %10s %7s\n' mode request native nabla ratio
     for size in 4096 65536 262144; do
         for mode in write read; do
-            n=() g=()
+            bn=() bg=()
             for _ in $(seq "$ROUNDS"); do
-                n+=("$($bench blk "$mode" "$size" "$img")")
-                g+=("$(target/release/nabla-tender --quiet --block:storage="$img" target/guests/blkbench "$mode" "$size")")
+                bn+=("$($bench blk "$mode" "$size" "$img")")
+                bg+=("$(target/release/nabla-tender --quiet --block:storage="$img" target/guests/blkbench "$mode" "$size")")
             done
-            nm=$(printf '%s\n' "${n[@]}" | median) gm=$(printf '%s\n' "${g[@]}" | median)
+            nm=$(printf '%s\n' "${bn[@]}" | median) gm=$(printf '%s\n' "${bg[@]}" | median)
             printf '  %-6s %-8s %10s %10s %6.2fx\n' "$mode" "$((size / 1024)) KiB" "$nm" "$gm" \
                 "$(awk -v a="$gm" -v b="$nm" 'BEGIN {print a / b}')"
         done
@@ -217,4 +223,200 @@ if want linux-spawn; then
     printf '  %-44s %8s\n' "native posix_spawn of the static-pie init" "$snm"
     printf '  %-44s %8s  (%sx native; goal <= 140 us, nommu UML v13 anchor 140 us)\n' "Linux guest posix_spawn of /init" "$slm" \
         "$(ratio "$slm" "$snm")"
+fi
+
+# ---- The Linux guest on its disk: build/linux.nabla booting a copy of
+# build/rootfs.ext4 (busybox init, hush as /bin/sh) as /dev/vda, and for
+# the I/O sections a fresh 512 MiB ext4 second disk (/dev/vdb, mounted on
+# /mnt) holding the static-pie helpers bench/fsync.c and bench/spawn.c.
+# The images and the native baselines' files all live in target/bench, on
+# the same host file system. ----
+disk_root=target/bench/root.img disk_img=target/bench/disk1.img disk_dir=target/bench/disk1
+disk_boot=(target/release/nabla-tender --quiet --mem=128 "--block=$disk_root" build/linux.nabla quiet)
+disk_tender=(target/release/nabla-tender --quiet --mem=512 "--block=$disk_root" "--block:disk1=$disk_img" build/linux.nabla quiet)
+if want disk-boot || want disk-io || want disk-fsync || want disk-spawn || want disk-rss; then
+    for f in build/linux.nabla build/rootfs.ext4 build/busybox/busybox; do
+        if [ ! -e "$f" ]; then
+            echo "bench: $f is missing: the disk benchmarks need 'make kernel busybox image' first" >&2
+            exit 1
+        fi
+    done
+    # A copy of the root image (never the original: the guest mounts it
+    # read-write) and the helpers, built as musl static-pies.
+    cp --sparse=always build/rootfs.ext4 "$disk_root"
+    scripts/musl-specs.sh target/bench/musl-static-pie.specs
+    rm -rf "$disk_dir" && mkdir -p "$disk_dir"
+    for p in fsync spawn; do
+        gcc -specs target/bench/musl-static-pie.specs -static-pie -O2 -Wall -Wextra -Werror -fPIE \
+            -o "target/bench/$p" "bench/$p.c"
+        cp "target/bench/$p" "$disk_dir/"
+    done
+    # The native spawn baseline's /bin/true: busybox's applet link.
+    ln -sfn "$PWD/build/busybox/busybox" target/bench/true
+fi
+# A fresh, sparse 512 MiB ext4 image holding the helpers, as disk1.
+mkdisk() {
+    rm -f "$disk_img"
+    truncate -s 512M "$disk_img"
+    mke2fs -q -t ext4 -F -d "$disk_dir" "$disk_img"
+}
+# Runs the shell script $1 in the guest (the console shell on a pipe,
+# --mem=512, disk1 attached) and prints its output without the power-off
+# line; fails, with the output, when the tender does not exit 0.
+guest() {
+    local out
+    out=$(printf '%s\n' "$1" | "${disk_tender[@]}" 2>&1 | tr -d '\r') ||
+        { printf 'bench: the guest failed running %s:\n%s\n' "$1" "$out" >&2; return 1; }
+    grep -v '^reboot: ' <<<"$out"
+}
+# The first line of $2 that starts with "$1 " (the helpers' result line),
+# without that word; fails, with the output, when there is none.
+figure() {
+    local fig
+    fig=$(sed -n "s/^$1 //p" <<<"$2" | head -n 1)
+    [ -n "$fig" ] || { printf 'bench: no "%s" line in:\n%s\n' "$1" "$2" >&2; return 1; }
+    echo "$fig"
+}
+# MiB/s from dd's own report (coreutils: "N bytes (...) copied, S s, R
+# MB/s" with MB = 10^6; busybox: "N bytes (...) copied, S seconds, R
+# MB/s" with MB = 2^20): N / S / 2^20, checking that N is all 256 MiB.
+dd_mibs() {
+    local line
+    line=$(sed -n 's/^\([0-9]*\) bytes .* copied, \([0-9.]*\) s.*/\1 \2/p' <<<"$1")
+    [ "${line%% *}" = 268435456 ] || { printf 'bench: no full 256 MiB dd report in:\n%s\n' "$1" >&2; return 1; }
+    awk -v n="${line%% *}" -v s="${line##* }" 'BEGIN {printf "%.1f", n / s / 1048576}'
+}
+drop_caches() { sync && echo 3 >/proc/sys/vm/drop_caches; }
+
+# Disk boot: the tender booting the ext4 root (--mem=128, as make run) to
+# busybox init and its login shell on the console. To power-off: stdin a
+# pipe holding `true`, the shell runs it and powers off at end of input
+# (fork+exec to exit, nabla-bench boot-stdin). To the prompt: the console
+# on a pty (nabla-bench pty), from fork to the first "# " of
+# root@nabla:~#, then Ctrl-D and to exit. Baseline: the static C hello
+# (as linux-boot), fork+exec to exit, interleaved in each; native busybox
+# `sh -c true` for reference. DISK_RUNS runs of each.
+if want disk-boot; then
+    DISK_RUNS=${DISK_RUNS:-50}
+    {
+        read -r c c10 c90 crss
+        read -r s s10 s90 srss
+        read -r t t10 t90 trss
+    } < <($bench boot-stdin "$DISK_RUNS" $'true\n' -- target/bench/hello-static -- \
+        build/busybox/busybox sh -c true -- "${disk_boot[@]}")
+    {
+        read -r pc pc10 pc90 pcrss
+        read -r p p10 p90 prss
+        read -r e e10 e90 _
+    } < <($bench pty "$DISK_RUNS" '# ' -- target/bench/hello-static -- "${disk_boot[@]}")
+    echo
+    echo "disk boot: ext4 root, --mem=128, $DISK_RUNS interleaved runs each (median [p10-p90])"
+    printf '  %-44s %8s us [%s-%s]  peak RSS %5s KiB\n' "static C hello (baseline)" "$c" "$c10" "$c90" "$crss"
+    printf '  %-44s %8s us [%s-%s]  peak RSS %5s KiB\n' "native busybox sh -c true (reference)" "$s" "$s10" "$s90" "$srss"
+    printf '  %-44s %8s us [%s-%s]  peak RSS %5s KiB\n' "boot, \`true\` piped in, to power-off, exit" "$t" "$t10" "$t90" "$trss"
+    echo "  ratio boot to power-off / static C hello: $(ratio "$t" "$c") ($(ratio "$t" "$s")x busybox sh -c true)"
+    printf '  %-44s %8s us [%s-%s]  peak RSS %5s KiB\n' "static C hello (baseline, pty run)" "$pc" "$pc10" "$pc90" "$pcrss"
+    printf '  %-44s %8s us [%s-%s]  peak RSS %5s KiB\n' "boot to the first prompt, on a pty" "$p" "$p10" "$p90" "$prss"
+    printf '  %-44s %8s us [%s-%s]\n' "  then Ctrl-D, to exit (from the start)" "$e" "$e10" "$e90"
+    echo "  ratio boot to the prompt / static C hello: $(ratio "$p" "$pc")"
+fi
+
+# Disk I/O: sequential write then read of a 256 MiB file in 1 MiB
+# requests, dd in the guest on the fresh ext4 disk1 (busybox dd, --mem=512)
+# against the host's dd on a file of the host file system that holds the
+# image: write `dd if=/dev/zero of=F bs=1M count=256 conv=fsync`, read `dd
+# if=F of=/dev/null bs=1M` after dropping the host's page cache (sync; echo
+# 3 > /proc/sys/vm/drop_caches: it holds the guest's image too); the
+# guest reads in a second boot, after dropping the host's cache and its
+# own. MiB/s from dd's reports; ROUNDS interleaved rounds, medians.
+if want disk-io; then
+    ROUNDS=${ROUNDS:-3}
+    hostf=target/bench/io.f nw=() gw=() nr=() gr=()
+    for _ in $(seq "$ROUNDS"); do
+        mkdisk
+        rm -f "$hostf" && sync
+        nw+=("$(dd_mibs "$(LC_ALL=C dd if=/dev/zero of="$hostf" bs=1M count=256 conv=fsync 2>&1)")")
+        gw+=("$(dd_mibs "$(guest 'mount /dev/vdb /mnt && dd if=/dev/zero of=/mnt/f bs=1M count=256 conv=fsync && umount /mnt')")")
+        drop_caches
+        nr+=("$(dd_mibs "$(LC_ALL=C dd if="$hostf" of=/dev/null bs=1M 2>&1)")")
+        drop_caches
+        gr+=("$(dd_mibs "$(guest 'mount /dev/vdb /mnt && echo 3 >/proc/sys/vm/drop_caches && dd if=/mnt/f of=/dev/null bs=1M && umount /mnt')")")
+    done
+    rm -f "$hostf"
+    nwm=$(printf '%s\n' "${nw[@]}" | median) gwm=$(printf '%s\n' "${gw[@]}" | median)
+    nrm=$(printf '%s\n' "${nr[@]}" | median) grm=$(printf '%s\n' "${gr[@]}" | median)
+    echo
+    echo "disk io: 256 MiB sequential in 1 MiB requests (dd), MiB/s, median of $ROUNDS interleaved rounds"
+    printf '  %-6s %10s %10s %7s\n' mode native guest ratio
+    printf '  %-6s %10s %10s %6sx  (goal >= 0.80x)\n' write "$nwm" "$gwm" "$(ratio "$gwm" "$nwm")"
+    printf '  %-6s %10s %10s %6sx  (goal >= 0.80x)\n' read "$nrm" "$grm" "$(ratio "$grm" "$nrm")"
+    echo "  (all rounds: native write ${nw[*]}, guest write ${gw[*]}; native read ${nr[*]}, guest read ${gr[*]})"
+fi
+
+# Disk fsync: FSYNCS x (append 4 KiB, fsync) by bench/fsync.c, in the
+# guest on the ext4 disk1 and natively on the host file system holding
+# the image; per-call median [p10-p90], the medians of ROUNDS interleaved
+# rounds.
+if want disk-fsync; then
+    ROUNDS=${ROUNDS:-3} FSYNCS=${FSYNCS:-500}
+    mkdisk
+    fn=() fn10=() fn90=() fg=() fg10=() fg90=()
+    for _ in $(seq "$ROUNDS"); do
+        read -r _ a b c < <(figure fsync "$(target/bench/fsync target/bench/fsync.f "$FSYNCS")")
+        fn+=("$a") fn10+=("$b") fn90+=("$c")
+        read -r _ a b c < <(figure fsync "$(guest "mount /dev/vdb /mnt && /mnt/fsync /mnt/fsync.f $FSYNCS && umount /mnt")")
+        fg+=("$a") fg10+=("$b") fg90+=("$c")
+    done
+    rm -f target/bench/fsync.f
+    m() { printf '%s\n' "$@" | median; }
+    nm=$(m "${fn[@]}") gm=$(m "${fg[@]}")
+    echo
+    echo "disk fsync: us per 4 KiB append + fsync, $FSYNCS calls, median [p10-p90] (medians of $ROUNDS interleaved rounds)"
+    printf '  %-44s %8s us [%s-%s]\n' "native, host file system (baseline)" "$nm" "$(m "${fn10[@]}")" "$(m "${fn90[@]}")"
+    printf '  %-44s %8s us [%s-%s]\n' "Linux guest, ext4 on disk1" "$gm" "$(m "${fg10[@]}")" "$(m "${fg90[@]}")"
+    echo "  ratio guest / native: $(ratio "$gm" "$nm")"
+fi
+
+# Disk spawn: SPAWNS x (posix_spawn + waitpid) of busybox `true` by
+# bench/spawn.c: in the guest /bin/true from the ext4 root (the applet
+# link; the helper itself on disk1), natively a link named true to
+# build/busybox/busybox; us per spawn, medians of ROUNDS interleaved rounds.
+if want disk-spawn; then
+    ROUNDS=${ROUNDS:-3} SPAWNS=${SPAWNS:-1000}
+    mkdisk
+    sp_n=() sp_g=()
+    for _ in $(seq "$ROUNDS"); do
+        read -r _ a < <(figure spawn "$(target/bench/spawn "$SPAWNS" target/bench/true)")
+        sp_n+=("$a")
+        read -r _ a < <(figure spawn "$(guest "mount /dev/vdb /mnt && /mnt/spawn $SPAWNS /bin/true && umount /mnt")")
+        sp_g+=("$a")
+    done
+    nm=$(printf '%s\n' "${sp_n[@]}" | median) gm=$(printf '%s\n' "${sp_g[@]}" | median)
+    echo
+    echo "disk spawn: us per posix_spawn + waitpid of busybox true, median of $ROUNDS interleaved rounds x $SPAWNS"
+    printf '  %-44s %8s\n' "native, a link true -> build/busybox/busybox" "$nm"
+    printf '  %-44s %8s  (%sx native)\n' "Linux guest, /bin/true on the ext4 root" "$gm" "$(ratio "$gm" "$nm")"
+fi
+
+# Disk RSS: VmRSS (and VmHWM) of the tender with the guest idle at its
+# prompt (--mem=128, console on a pty, one second after the first "# "),
+# next to the only native counterpart of an idle shell at a prompt: the
+# same busybox's hush (build/busybox/busybox sh) on a pty, one second
+# after its prompt; medians of ROUNDS interleaved rounds.
+if want disk-rss; then
+    ROUNDS=${ROUNDS:-3}
+    nr=() nh=() gr=() gh=()
+    for _ in $(seq "$ROUNDS"); do
+        read -r a b < <($bench pty-rss '# ' 1 -- build/busybox/busybox sh)
+        nr+=("$a") nh+=("$b")
+        read -r a b < <($bench pty-rss '# ' 1 -- "${disk_boot[@]}")
+        gr+=("$a") gh+=("$b")
+    done
+    m() { printf '%s\n' "$@" | median; }
+    nrm=$(m "${nr[@]}") grm=$(m "${gr[@]}")
+    echo
+    echo "disk rss: idle at the prompt on a pty, 1 s after it, KiB, median of $ROUNDS interleaved rounds"
+    printf '  %-44s VmRSS %7s  VmHWM %7s\n' "native busybox sh (hush), idle (baseline)" "$nrm" "$(m "${nh[@]}")"
+    printf '  %-44s VmRSS %7s  VmHWM %7s\n' "nabla-tender, Linux guest idle at its shell" "$grm" "$(m "${gh[@]}")"
+    echo "  ratio guest / native hush: $(ratio "$grm" "$nrm") (no native equivalent of a whole idle system)"
 fi
