@@ -1,6 +1,7 @@
 //! Helpers for the integration tests in `tests/tests/`: locate the built
 //! tender and guests, run them, and capture what a user would see.
 
+pub mod disk;
 pub mod linux;
 
 use std::path::PathBuf;
@@ -124,14 +125,29 @@ impl Elf {
 /// killed. Its output is read while it runs, so a guest that prints a lot
 /// never blocks on a full pipe.
 pub fn run_with_timeout(args: &[&str], secs: u64) -> Option<Run> {
-    use std::io::Read;
+    run_with_input(args, None, secs)
+}
+
+/// [`run_with_timeout`] with `input` on the tender's stdin (written, then
+/// closed), or /dev/null for `None`.
+pub fn run_with_input(args: &[&str], input: Option<&[u8]>, secs: u64) -> Option<Run> {
+    use std::io::{Read, Write};
     let mut child = Command::new(bin("nabla-tender"))
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        // A guest that stops reading must not block the test: write from
+        // a thread, which ends with the child.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
     let drain = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut v = Vec::new();

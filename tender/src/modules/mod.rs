@@ -45,13 +45,22 @@ pub fn parse_named<'a>(flag: &str, arg: &'a str) -> Result<(&'a str, &'a str), S
 /// clap parses (`--block=NAME=PATH`).
 const COLON_FLAGS: [&str; 4] = ["--block-sector-size:", "--block:", "--net-mac:", "--net:"];
 
+/// Options whose value may be the next argument (`--block PATH`).
+const VALUE_FLAGS: [&str; 6] = ["--block", "--block-sector-size", "--net", "--net-mac", "--mem", "--initrd"];
+
 /// Rewrite the colon forms of the device flags, up to the first argument
-/// that is not an option (the guest image) or `--`.
+/// that is not an option or an option's value (the guest image) or `--`.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut in_options = true;
+    let mut value_next = false;
     for (i, a) in args.into_iter().enumerate() {
         if i > 0 && in_options {
+            if std::mem::take(&mut value_next) {
+                out.push(a);
+                continue;
+            }
+            value_next = VALUE_FLAGS.contains(&a.as_str());
             if a == "--" || !a.starts_with('-') {
                 in_options = false;
             } else if let Some(flag) = COLON_FLAGS.iter().find(|f| a.starts_with(*f)) {
@@ -81,6 +90,9 @@ mod tests {
             normalize_args(["t", "--block-sector-size:d=4096", "--net-mac:n=02:00:00:00:00:01"].map(String::from));
         assert_eq!(out, ["t", "--block-sector-size=d=4096", "--net-mac=n=02:00:00:00:00:01"]);
         assert_eq!(normalize_args(["t", "--block:disk", "k"].map(String::from)), ["t", "--block=disk=", "k"]);
+        // A value in the next argument is still among the options.
+        let out = normalize_args(["t", "--block", "a.img", "--block:disk1=b.img", "k", "--net:x"].map(String::from));
+        assert_eq!(out, ["t", "--block", "a.img", "--block=disk1=b.img", "k", "--net:x"]);
     }
 
     #[test]
