@@ -33,7 +33,7 @@ setup:
 tender: setup
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TRIPLE) -p nabla-tender --bins
 	@mkdir -p target/release
-	cp $(STATIC_DIR)/nabla-tender $(STATIC_DIR)/nabla-elftool target/release/
+	cp --remove-destination $(STATIC_DIR)/nabla-tender $(STATIC_DIR)/nabla-elftool target/release/
 	$(CARGO) build --release -p nabla-tests --bins
 
 guests: setup

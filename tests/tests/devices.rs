@@ -1,5 +1,5 @@
 //! Devices through the real binary: block (sector sizes from 512 bytes to
-//! 256 KiB, read-only, 63 devices, 67-character names), console input, the
+//! 256 KiB, requests up to 1 MiB, read-only, 63 devices, 67-character names), console input, the
 //! Solo5 C guests, every attachment error, and networking through taps in
 //! a network namespace of the test's own (CI runs as root).
 
@@ -73,7 +73,7 @@ fn blk_4096_byte_sectors() {
 
 #[test]
 fn blk_odd_capacity_and_tiny_disk() {
-    // Capacity not a multiple of the 256 KiB window, and one smaller than it.
+    // Capacity not a multiple of the 1 MiB window, and one smaller than it.
     for (name, size) in [("odd.img", (3 << 20) + 4096 * 3), ("tiny.img", 4096)] {
         let d = disk(name, size);
         let r = run_guest(&["--quiet", &format!("--block:storage={}", d.display())], "blk", &[]);

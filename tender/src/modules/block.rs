@@ -12,7 +12,7 @@
 //! grow nor escape it. A request that starts inside the last `W` bytes is
 //! therefore done on the whole last window, `[capacity - W, capacity)`,
 //! through a bounce buffer (read-modify-write for writes): correct, and
-//! slower only for the last 256 KiB of a disk.
+//! slower only for the last MiB of a disk.
 //!
 //! The image is locked with `flock` before the sandbox: exclusively when
 //! attached read-write, shared when `:ro`, so that two guests never write
@@ -31,15 +31,19 @@ use std::os::fd::IntoRawFd;
 use std::os::unix::fs::FileTypeExt;
 
 /// Largest request, in bytes.
-pub const MAX_IO: u64 = 256 * 1024;
+/// Largest request, in bytes: 1 MiB, so that the Linux guest's readahead
+/// and writeback move a megabyte per host call.
+pub const MAX_IO: u64 = 1024 * 1024;
+/// Largest sector size (Solo5 guests' block size), in bytes.
+pub const MAX_SECTOR: u64 = 256 * 1024;
 /// Default sector size.
 pub const DEFAULT_SECTOR: u64 = 512;
 /// Smallest sector size (Solo5's limit too).
 pub const MIN_SECTOR: u64 = 512;
 
 /// A sector size from the command line: a power of two from
-/// [`MIN_SECTOR`] to [`MAX_IO`] (a request is whole sectors and at most
-/// `MAX_IO` bytes, so a larger sector could never be read). Solo5 takes
+/// [`MIN_SECTOR`] to [`MAX_SECTOR`] (a request is whole sectors and at
+/// most `MAX_IO` bytes, so a sector must fit in one). Solo5 takes
 /// any power of two from 512.
 fn parse_sector(value: &str) -> Option<u64> {
     // Decimal digits only: no sign, no `0x`, no surrounding blanks.
@@ -47,7 +51,7 @@ fn parse_sector(value: &str) -> Option<u64> {
         return None;
     }
     let n: u64 = value.parse().ok()?;
-    (n.is_power_of_two() && (MIN_SECTOR..=MAX_IO).contains(&n)).then_some(n)
+    (n.is_power_of_two() && (MIN_SECTOR..=MAX_SECTOR).contains(&n)).then_some(n)
 }
 
 /// Arguments owned by the block module.
@@ -177,7 +181,7 @@ impl BlockArgs {
             let (name, value) = parse_named("--block-sector-size", arg).map_err(BlockError::Arg)?;
             let sector = parse_sector(value).ok_or_else(|| {
                 BlockError::Arg(format!(
-                    "--block-sector-size:{name}={value}: must be a power of two from {MIN_SECTOR} to {MAX_IO}"
+                    "--block-sector-size:{name}={value}: must be a power of two from {MIN_SECTOR} to {MAX_SECTOR}"
                 ))
             })?;
             match out.iter_mut().find(|(n, _)| n == name) {
