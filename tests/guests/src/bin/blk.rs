@@ -14,7 +14,7 @@ use nabla_platform::{block_flush, block_read, block_write, println};
 nabla_platform::guest_main!(main);
 nabla_platform::devices![block "storage"];
 
-const BUF: usize = 256 * 1024;
+const BUF: usize = 1024 * 1024;
 static mut WBUF: [u8; BUF] = [0; BUF];
 static mut RBUF: [u8; BUF] = [0; BUF];
 
