@@ -358,3 +358,27 @@ fn one_writer_per_image_and_many_readers() {
     reader.kill().unwrap();
     reader.wait().unwrap();
 }
+
+/// `make image` is reproducible: the same inputs, built twice into two
+/// new files, give the same bytes (and the image `make` built, unless
+/// someone has booted it since).
+#[test]
+fn the_root_image_is_reproducible() {
+    let dir = scratch("reproducible");
+    let busybox = nabla_tests::root().join("build/busybox/busybox");
+    let build = |name: &str| {
+        let out = dir.join(name);
+        let st = Command::new(nabla_tests::root().join("scripts/build-image.sh"))
+            .arg(&busybox)
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "build-image.sh failed");
+        out
+    };
+    let (a, b) = (build("a.ext4"), build("b.ext4"));
+    assert_eq!(sha256(&a), sha256(&b), "two builds of the image differ");
+    let (code, report) = fsck(&a);
+    assert_eq!(code, 0, "{report}");
+}
