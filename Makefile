@@ -28,7 +28,7 @@ C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 all: tender guests c-guests
 
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh </dev/null
 
 tender: setup
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TRIPLE) -p nabla-tender --bins
@@ -53,20 +53,22 @@ c-guests: tender
 # The test init (tests/init/init.c, static-pie against musl) and its
 # initramfs, built into target/init/ with the nabla-cpio packer.
 initramfs: tender
-	scripts/build-init.sh target/init
+	scripts/build-init.sh target/init </dev/null
 
 # The guest userland: busybox from Debian's source (no MMU, musl
 # static-pie, hush as /bin/sh), and the root disk build/rootfs.ext4 made
 # from it and userland/rootfs with mke2fs -d (reproducible, no root).
 busybox: setup
-	scripts/build-busybox.sh build/busybox
+	scripts/build-busybox.sh build/busybox </dev/null
 
 image: busybox
-	scripts/build-image.sh build/busybox/busybox build/rootfs.ext4
+	scripts/build-image.sh build/busybox/busybox build/rootfs.ext4 </dev/null
 
 # Boot Linux from build/rootfs.ext4 into a shell on the console: on a
 # terminal an interactive login shell (Ctrl-D or poweroff ends the guest),
-# else the shell reads commands from standard input until it ends.
+# else the shell reads commands from standard input until it ends. (The
+# set-up steps read nothing from stdin: `echo CMDS | make run` keeps CMDS
+# for the guest.)
 run: tender kernel image
 	@$(TENDER) --mem=128 --block build/rootfs.ext4 $(KERNEL) -- quiet
 
@@ -98,7 +100,7 @@ kernel-source:
 # kernel-patches/nabla.config, built out of tree in build/linux.
 kernel: setup
 	$(CARGO) rustc --release -p nabla-platform --features uml --crate-type staticlib --target-dir target/platform-uml
-	scripts/kernel.sh $(PLATFORM_UML)
+	scripts/kernel.sh $(PLATFORM_UML) </dev/null
 
 clean:
 	$(CARGO) clean
