@@ -382,3 +382,45 @@ fn the_root_image_is_reproducible() {
     let (code, report) = fsck(&a);
     assert_eq!(code, 0, "{report}");
 }
+
+/// Each command piped in runs as soon as its line arrives, not when more
+/// input comes: the test waits for each line's output before it sends the
+/// next, then ends the input.
+#[test]
+fn piped_commands_run_as_their_lines_arrive() {
+    let dir = scratch("streaming");
+    let img = rootfs_copy(&dir);
+    let k = kernel();
+    let mut child = Command::new(bin("nabla-tender"))
+        .args([MEM, "--block", img.to_str().unwrap(), &k, "--", "quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    for word in ["first", "second", "third"] {
+        stdin.write_all(format!("echo {word}\n").as_bytes()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line == word => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("no output for `echo {word}` within 10 s of its line");
+                }
+            }
+        }
+    }
+    drop(stdin);
+    assert_eq!(wait_exit(&mut child, 30), Some(0));
+}
