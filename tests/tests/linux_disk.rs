@@ -424,3 +424,28 @@ fn piped_commands_run_as_their_lines_arrive() {
     drop(stdin);
     assert_eq!(wait_exit(&mut child, 30), Some(0));
 }
+
+/// What the guest's disks look like to Linux: the tender's sector size
+/// as the logical block size (512, or 4096), its largest request (1 MiB)
+/// as the largest the queue sends, a volatile write cache with FUA (so
+/// flushes reach the host), and a root that boots either way.
+#[test]
+fn the_disks_queue_limits_come_from_the_tender() {
+    let dir = scratch("queue-limits");
+    let img = rootfs_copy(&dir);
+    let q = "/sys/block/vda/queue";
+    let script = format!(
+        "cat {q}/logical_block_size {q}/max_hw_sectors_kb {q}/write_cache {q}/fua {q}/rotational /sys/block/vda/ro\n"
+    );
+    for (sector, args) in [("512", vec![]), ("4096", vec!["--block-sector-size:rootfs=4096"])] {
+        let mut disks = vec!["--block", img.to_str().unwrap()];
+        disks.extend(args);
+        let r = shell_with(&disks, &[], &script, 60);
+        powered_off(&r);
+        assert_eq!(program_lines(&r), [sector, "1024", "write back", "1", "0", "0"], "{}", r.stdout);
+    }
+    let ro = format!("{}:ro", img.display());
+    let r = shell_with(&["--block", &ro], &[], "cat /sys/block/vda/ro\n", 60);
+    powered_off(&r);
+    assert_eq!(program_lines(&r), ["1"], "{}", r.stdout);
+}
