@@ -20,8 +20,8 @@ use std::path::PathBuf;
 /// Run a Nabla guest (a Linux kernel or a unikernel) as one sandboxed process.
 #[derive(Debug, Parser)]
 #[command(name = "nabla-tender", version = nabla_tender::VERSION, max_term_width = 100)]
-#[command(after_help = "Linux: nabla-tender --mem=64 --initrd INITRAMFS.cpio build/linux.nabla -- [KERNEL ARGS] \
-(power-off exits 0, a kernel panic 255).\n\n\
+#[command(after_help = "Linux: nabla-tender --mem=128 --block DISK.img build/linux.nabla -- [KERNEL ARGS] \
+(root on /dev/vda; --initrd INITRAMFS.cpio instead or as well; power-off exits 0, a kernel panic 255).\n\n\
 Exit codes: the guest's status; 1 bad input; 2 usage; 70 internal error; \
 128+N guest fault with signal N (or SIGHUP, SIGINT, SIGQUIT, SIGTERM sent to the tender; 139 also a double fault); 159 forbidden host syscall; 255 guest abort.")]
 struct Cli {
