@@ -153,6 +153,13 @@ fn attachment_errors() {
     refused(&[&ok_arg, "--block-sector-size:other=512", b], "no --block:other=PATH given");
     refused(&["--block:bad/name=x", b], "not a valid device name");
     refused(&["--block:storage", b], "--block:storage= needs a file path");
+    // A FIFO, even read-only (whose open would wait for a writer).
+    let fifo = root().join("target/disks/attach.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    refused(&[&format!("--block:storage={}:ro", fifo.display()), b], "not a regular file or block device");
     let net = guest("net");
     let n = net.to_str().unwrap();
     refused(&[n], "the guest declares net device service0: attach it with --net:service0=");

@@ -185,8 +185,11 @@ fn an_interactive_session_on_a_terminal() {
     pty.wait_for("hello 5", 1, 10);
     pty.wait_for(prompt, 2, 10);
     // Ctrl-C interrupts the foreground command, not the guest.
-    pty.send("sleep 100\r");
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the command really runs (its first half printed) before
+    // the Ctrl-C, however slow the machine.
+    pty.send("echo sleep-started; sleep 100\r");
+    pty.wait_for("sleep-started", 2, 10);
+    std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     pty.send("\x03");
     pty.wait_for(prompt, 3, 10);

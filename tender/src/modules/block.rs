@@ -28,7 +28,7 @@ use crate::sandbox::{Pin, Rules};
 use nabla_abi::{DEVICE_BLOCK, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK};
 use std::cell::UnsafeCell;
 use std::os::fd::IntoRawFd;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 
 /// Largest request, in bytes.
 /// Largest request, in bytes: 1 MiB, so that the Linux guest's readahead
@@ -199,7 +199,15 @@ impl BlockArgs {
 /// device.
 pub fn attach(name: &str, spec: &BlockSpec) -> Result<Device, BlockError> {
     let open_err = |err| BlockError::Open { name: name.into(), path: spec.path.clone(), err };
-    let file = std::fs::OpenOptions::new().read(true).write(!spec.read_only).open(&spec.path).map_err(open_err)?;
+    // O_NONBLOCK: opening a FIFO read-only would otherwise wait for a
+    // writer for ever. Only regular files and block devices pass the
+    // checks below, and for them the flag changes nothing; it is cleared.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(!spec.read_only)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&spec.path)
+        .map_err(open_err)?;
     lock(name, spec, &file)?;
     let meta = file.metadata().map_err(open_err)?;
     let size = if meta.file_type().is_block_device() {
@@ -210,6 +218,14 @@ pub fn attach(name: &str, spec: &BlockSpec) -> Result<Device, BlockError> {
     } else {
         return Err(open_err(std::io::Error::other("not a regular file or block device")));
     };
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_GETFL/F_SETFL on our own open fd.
+        unsafe {
+            let fl = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(file.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
+        }
+    }
     let size_err = |why: String| BlockError::Size { name: name.into(), path: spec.path.clone(), size, why };
     if size < spec.sector {
         return Err(size_err(format!("smaller than one {}-byte sector", spec.sector)));
