@@ -82,3 +82,16 @@ pub fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_owned()
 }
+
+/// The lines the guest's programs printed: stdout without the platform's
+/// banner and the kernel's power-off line.
+pub fn program_lines(r: &Run) -> Vec<&str> {
+    r.stdout.lines().filter(|l| !l.starts_with("Nabla platform ") && !l.starts_with("reboot: ")).collect()
+}
+
+/// Assert that the guest powered off cleanly: exit 0, the kernel's
+/// power-off line last.
+pub fn powered_off(r: &Run) {
+    assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.ends_with("reboot: Power down\n"), "{}", r.stdout);
+}

@@ -5,23 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
-use nabla_tests::disk::{MEM, fsck, rootfs_copy, scratch, sha256, shell, shell_with};
+use nabla_tests::disk::{MEM, fsck, powered_off, program_lines, rootfs_copy, scratch, sha256, shell, shell_with};
 use nabla_tests::linux::kernel;
 use nabla_tests::{Run, bin};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The lines the guest's programs printed: stdout without the platform's
-/// banner and the kernel's power-off line.
-fn program_lines(r: &Run) -> Vec<&str> {
-    r.stdout.lines().filter(|l| !l.starts_with("Nabla platform ") && !l.starts_with("reboot: ")).collect()
-}
-
-fn powered_off(r: &Run) {
-    assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.ends_with("reboot: Power down\n"), "{}", r.stdout);
-}
 
 #[test]
 fn the_shell_reads_commands_from_standard_input() {

@@ -6,18 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
-use nabla_tests::disk::{MEM, fsck, read_file, replay_journal, rootfs_copy, scratch, shell, shell_with};
+use nabla_tests::bin;
+use nabla_tests::disk::{MEM, fsck, powered_off, read_file, replay_journal, rootfs_copy, scratch, shell, shell_with};
 use nabla_tests::linux::kernel;
-use nabla_tests::{Run, bin};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn powered_off(r: &Run) {
-    assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.ends_with("reboot: Power down\n"), "{}", r.stdout);
-}
 
 /// What `seq FROM TO` prints.
 fn seq(from: u64, to: u64) -> Vec<u8> {
