@@ -3,6 +3,7 @@
 
 pub mod disk;
 pub mod linux;
+pub mod netns;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

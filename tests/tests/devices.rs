@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
+use nabla_tests::netns::Netns;
 use nabla_tests::{Run, bin, guest, root, run_guest, tender};
 use std::io::Write;
 use std::path::PathBuf;
@@ -343,110 +344,6 @@ fn elftool_manifests() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("64 devices, at most 63"));
-}
-
-/// A child process killed on drop, so that a failing assertion never
-/// leaves a tender running (it would hold the test's pipes open forever).
-struct Reap(Option<std::process::Child>);
-
-impl Reap {
-    /// Wait for the child normally.
-    fn wait(mut self) -> std::process::Output {
-        self.0.take().unwrap().wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A serving net guest: the process and the thread collecting its stdout.
-struct Served {
-    child: Reap,
-    reader: std::thread::JoinHandle<String>,
-}
-
-impl Served {
-    /// Wait for the guest to exit: (exit code, stdout, stderr).
-    fn wait(self) -> (Option<i32>, String, String) {
-        let out = self.child.wait();
-        (out.status.code(), self.reader.join().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// A network namespace with taps, removed on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str, taps: &[(&str, &str)]) -> Netns {
-        let name = format!("nabla-{tag}-{}", std::process::id());
-        let ip = |args: &[&str]| {
-            let st = Command::new("ip").args(args).status().expect("ip (iproute2) must be installed");
-            assert!(st.success(), "ip {args:?} failed (the network tests need root)");
-        };
-        ip(&["netns", "add", &name]);
-        let ns = Netns(name.clone());
-        for (tap, addr) in taps {
-            ip(&["-n", &name, "tuntap", "add", tap, "mode", "tap"]);
-            ip(&["-n", &name, "addr", "add", addr, "dev", tap]);
-            ip(&["-n", &name, "link", "set", tap, "up"]);
-        }
-        ns
-    }
-
-    /// Start `[wrapper...] nabla-tender FLAGS target/guests/GUEST 10000` in
-    /// the namespace and wait until the guest has printed its line for each
-    /// of its `ifaces` interfaces, which it does just before it starts
-    /// serving (frames sent after that wait in the tap's queue).
-    fn serve(&self, wrapper: &[&str], flags: &[&str], guest_name: &str, ifaces: usize) -> Served {
-        let tender = bin("nabla-tender");
-        let mut child = self
-            .exec(wrapper)
-            .arg(tender)
-            .args(flags)
-            .arg(guest(guest_name))
-            .arg("10000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut all = String::new();
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains(" mtu ") {
-                    let _ = tx.send(());
-                }
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        });
-        let child = Reap(Some(child));
-        for _ in 0..ifaces {
-            assert!(rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok(), "the guest did not start serving");
-        }
-        Served { child, reader }
-    }
-
-    fn exec(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0]).args(args);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 /// 10,000 flood pings with a pattern payload to `addr`; every reply back
