@@ -11,14 +11,21 @@
 # linux-boot, linux-syscall, linux-spawn (the Linux guest, build/linux.nabla
 # on target/init/test.cpio), then disk-boot, disk-io, disk-fsync,
 # disk-spawn, disk-rss (the Linux guest booting a copy of
-# build/rootfs.ext4, with a second ext4 disk). ONLY=NAMES (comma- or
-# space-separated; "linux" stands for the three Linux ones, "disk" for the
-# five disk ones) runs just those, e.g. `ONLY=linux scripts/bench.sh`.
+# build/rootfs.ext4, with a second ext4 disk), then linux-net-tcp,
+# linux-net-rr, linux-net-http (that guest with eth0 on a tap, against the
+# same servers between two network namespaces over a veth pair).
+# ONLY=NAMES (comma- or space-separated; "linux" stands for the three
+# Linux ones, "disk" for the five disk ones, "linux-net" for the three
+# network ones) runs just those, e.g. `ONLY=linux scripts/bench.sh`.
 # Environment: RUNS (unikernel boot runs, 500), LINUX_RUNS (Linux boot
 # runs, 50), DISK_RUNS (disk boot runs, 50), ROUNDS (interleaved rounds of
 # the other sections, 3), PINGS (net, 20000), FSYNCS (disk-fsync calls,
-# 500), SPAWNS (disk-spawn spawns, 1000). The disk-io section drops the
-# host's page cache (it needs root).
+# 500), SPAWNS (disk-spawn spawns, 1000), NET_ROUNDS (interleaved rounds
+# of the linux-net sections, 3), NET_SECS (seconds per netbench and wrk
+# run, 2), NET_PINGS (echoes per ping run, 1000). The disk-io section drops
+# the host's page cache and the linux-net ones create network namespaces
+# (both need root); linux-net-http needs wrk. The linux-net sections take
+# about 100 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +36,8 @@ want() {
     local o
     [ -z "${ONLY:-}" ] && return 0
     for o in ${ONLY//,/ }; do
-        [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* ]]; } ||
+        [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* && $1 != linux-net-* ]]; } ||
+            { [ "$o" = linux-net ] && [[ $1 == linux-net-* ]]; } ||
             { [ "$o" = disk ] && [[ $1 == disk-* ]]; } && return 0
     done
     return 1
@@ -234,10 +242,11 @@ fi
 disk_root=target/bench/root.img disk_img=target/bench/disk1.img disk_dir=target/bench/disk1
 disk_boot=(target/release/nabla-tender --quiet --mem=128 "--block=$disk_root" build/linux.nabla quiet)
 disk_tender=(target/release/nabla-tender --quiet --mem=512 "--block=$disk_root" "--block:disk1=$disk_img" build/linux.nabla quiet)
-if want disk-boot || want disk-io || want disk-fsync || want disk-spawn || want disk-rss; then
+if want disk-boot || want disk-io || want disk-fsync || want disk-spawn || want disk-rss ||
+    want linux-net-tcp || want linux-net-rr || want linux-net-http; then
     for f in build/linux.nabla build/rootfs.ext4 build/busybox/busybox; do
         if [ ! -e "$f" ]; then
-            echo "bench: $f is missing: the disk benchmarks need 'make kernel busybox image' first" >&2
+            echo "bench: $f is missing: the disk and network benchmarks need 'make kernel busybox image' first" >&2
             exit 1
         fi
     done
@@ -246,13 +255,16 @@ if want disk-boot || want disk-io || want disk-fsync || want disk-spawn || want 
     cp --sparse=always build/rootfs.ext4 "$disk_root"
     scripts/musl-specs.sh target/bench/musl-static-pie.specs
     rm -rf "$disk_dir" && mkdir -p "$disk_dir"
-    for p in fsync spawn; do
+    for p in fsync spawn netbench; do
         gcc -specs target/bench/musl-static-pie.specs -static-pie -O2 -Wall -Wextra -Werror -fPIE \
             -o "target/bench/$p" "bench/$p.c"
         cp "target/bench/$p" "$disk_dir/"
     done
     # The native spawn baseline's /bin/true: busybox's applet link.
     ln -sfn "$PWD/build/busybox/busybox" target/bench/true
+    # The HTTP benchmark's page: 4 KiB.
+    mkdir -p "$disk_dir/www"
+    head -c 4096 /dev/zero | tr '\0' x >"$disk_dir/www/4k.html"
 fi
 # A fresh, sparse 512 MiB ext4 image holding the helpers, as disk1.
 mkdisk() {
@@ -451,4 +463,215 @@ if want disk-rss; then
     printf '  %-44s VmRSS %7s  VmHWM %7s\n' "native busybox sh (hush), idle (baseline)" "$nrm" "$(m "${nh[@]}")"
     printf '  %-44s VmRSS %7s  VmHWM %7s\n' "nabla-tender, Linux guest idle at its shell" "$grm" "$(m "${gh[@]}")"
     echo "  ratio guest / native hush: $(ratio "$grm" "$nrm") (no native equivalent of a whole idle system)"
+fi
+
+# ---- The Linux guest on the network: build/linux.nabla as above (the root
+# copy, disk1 holding bench/netbench.c's static-pie and www/4k.html,
+# --mem=512) with eth0 on a tap in a network namespace ($ns: tap0
+# 10.0.0.1, the guest 10.0.0.2), its console shell running netbench's
+# server and busybox httpd; the clients run on the host in $ns. Baseline:
+# the same servers (the same netbench binary, the same busybox) in a second
+# namespace ($ns-peer, veth1 10.0.1.2) reached from $ns over a veth pair
+# (veth0 10.0.1.1), kernel to kernel. One boot serves all three sections
+# (each figure measured on veth, then on the guest); the TCP section boots
+# once more with the tap handed over as a file descriptor without
+# IFF_VNET_HDR (nabla-tapfd, --net:eth0=@3): no offloads. ----
+if want linux-net-tcp || want linux-net-rr || want linux-net-http; then
+    NET_ROUNDS=${NET_ROUNDS:-3} NET_SECS=${NET_SECS:-2} NET_PINGS=${NET_PINGS:-1000}
+    if want linux-net-http && ! command -v wrk >/dev/null; then
+        echo "bench: wrk is missing: scripts/setup.sh installs it (or apt-get install wrk)" >&2
+        exit 1
+    fi
+    ns=nabla-bench-net-$$ port=5201
+    net_fifo=target/bench/net.fifo net_out=target/bench/net.out net_pids=() net_guest=""
+    net_tender=(target/release/nabla-tender --quiet --mem=512 "--block=$disk_root" "--block:disk1=$disk_img")
+    net_boot=(build/linux.nabla quiet ip=10.0.0.2::10.0.0.1:255.255.255.0::eth0:off)
+    # On any exit: the guest, the baseline servers, the namespaces (and the
+    # net section's, whose EXIT trap this one replaces).
+    net_cleanup() {
+        exec 9>&-
+        [ -n "$net_guest" ] && kill "$net_guest" 2>/dev/null
+        for p in "${net_pids[@]}"; do kill "$p" 2>/dev/null; done
+        wait 2>/dev/null
+        ip netns del "$ns" 2>/dev/null
+        ip netns del "$ns-peer" 2>/dev/null
+        rm -f "$net_fifo"
+        if declare -F cleanup >/dev/null; then cleanup; fi
+    }
+    trap net_cleanup EXIT
+    trap 'exit 130' INT TERM
+    in_ns() { ip netns exec "$ns" "$@"; }
+    ip netns add "$ns"
+    ip netns add "$ns-peer"
+    ip -n "$ns" link set lo up
+    ip -n "$ns-peer" link set lo up
+    ip -n "$ns" link add veth0 type veth peer name veth1 netns "$ns-peer"
+    ip -n "$ns" addr add 10.0.1.1/24 dev veth0
+    ip -n "$ns" link set veth0 up
+    ip -n "$ns-peer" addr add 10.0.1.2/24 dev veth1
+    ip -n "$ns-peer" link set veth1 up
+    # A fresh tap0 for each boot (no offload state left by the last one).
+    net_tap() {
+        ip -n "$ns" link del tap0 2>/dev/null || true
+        ip -n "$ns" tuntap add tap0 mode tap
+        ip -n "$ns" addr add 10.0.0.1/24 dev tap0
+        ip -n "$ns" link set tap0 up
+    }
+    # Waits until HOST:PORT accepts a connection (from $ns), up to 10 s.
+    net_wait_port() {
+        local i
+        for i in $(seq 200); do
+            in_ns bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null && return 0
+            sleep 0.05
+        done
+        echo "bench: nothing listens on $1:$2" >&2
+        return 1
+    }
+    ip netns exec "$ns-peer" target/bench/netbench server "$port" >/dev/null &
+    net_pids+=($!)
+    ip netns exec "$ns-peer" build/busybox/busybox httpd -f -p 80 -h "$disk_dir/www" &
+    net_pids+=($!)
+    # Boots the guest with the tender's command line "$@" (inside $ns) on
+    # the fifo, starts the servers in its shell, and waits for them.
+    net_guest_up() {
+        rm -f "$net_fifo" && mkfifo "$net_fifo"
+        in_ns "$@" <"$net_fifo" >"$net_out" 2>&1 &
+        net_guest=$!
+        exec 9>"$net_fifo"
+        printf '%s\n' 'mount /dev/vdb /mnt' "/mnt/netbench server $port &" \
+            'httpd -f -p 80 -h /mnt/www &' 'read x' >&9
+        until grep -q "^READY $port" "$net_out"; do
+            kill -0 "$net_guest" 2>/dev/null || { echo "bench: the guest ended early:" >&2; cat "$net_out" >&2; return 1; }
+            sleep 0.05
+        done
+        net_wait_port 10.0.0.2 "$port"
+        net_wait_port 10.0.0.2 80
+    }
+    # Ends the shell's input: it powers off; fails, with the console, when
+    # the tender does not exit 0 within 10 s.
+    net_guest_down() {
+        local i
+        exec 9>&-
+        for i in $(seq 200); do
+            kill -0 "$net_guest" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -0 "$net_guest" 2>/dev/null && { echo "bench: the guest did not power off:" >&2; cat "$net_out" >&2; return 1; }
+        wait "$net_guest" || { echo "bench: the guest failed:" >&2; cat "$net_out" >&2; return 1; }
+        net_guest=""
+    }
+    # netbench's figure against HOST: Mbit/s (send, recv) or the median
+    # round trip in us (rr).
+    net_netbench() {
+        local out
+        out=$(in_ns target/bench/netbench client "$@") || { echo "bench: netbench client $* failed" >&2; return 1; }
+        case $out in
+            "stream MBIT "* | "rr US "*) read -r _ _ fig _ <<<"$out" && echo "$fig" ;;
+            *) printf 'bench: no result line from netbench client %s:\n%s\n' "$*" "$out" >&2; return 1 ;;
+        esac
+    }
+    # Average ping round trip to HOST in us: NET_PINGS echoes, 1 ms apart.
+    net_ping() {
+        local out rtt
+        out=$(in_ns ping -q -c "$NET_PINGS" -i 0.001 "$1" 2>&1) || { printf 'bench: ping %s failed:\n%s\n' "$1" "$out" >&2; return 1; }
+        rtt=$(sed -n 's#^rtt .* = [0-9.]*/\([0-9.]*\)/.*#\1#p' <<<"$out")
+        [ -n "$rtt" ] || { printf 'bench: no rtt line from ping %s:\n%s\n' "$1" "$out" >&2; return 1; }
+        awk -v a="$rtt" 'BEGIN {printf "%.1f", a * 1000}'
+    }
+    # Requests per second from wrk against HOST's 4 KiB page (1 thread,
+    # 4 connections, NET_SECS s); fails on errors or non-2xx answers.
+    net_wrk() {
+        local out rps
+        out=$(in_ns wrk -t 1 -c 4 -d "${NET_SECS}s" "http://$1/4k.html" 2>&1) || { printf 'bench: wrk %s failed:\n%s\n' "$1" "$out" >&2; return 1; }
+        rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)$/\1/p' <<<"$out")
+        if [ -z "$rps" ] || grep -q -e 'Non-2xx' -e 'Socket errors' <<<"$out"; then
+            printf 'bench: wrk %s: no clean result:\n%s\n' "$1" "$out" >&2
+            return 1
+        fi
+        echo "$rps"
+    }
+
+    # One round of figure KEY: the function F against the veth peer, then
+    # against the guest (F HOST ARGS...), appended to vf[KEY] and gf[KEY].
+    declare -A vf gf
+    net_round() {
+        local key=$1 f=$2 v g
+        shift 2
+        v=$("$f" 10.0.1.2 "$@")
+        g=$("$f" 10.0.0.2 "$@")
+        vf[$key]+=" $v" gf[$key]+=" $g"
+    }
+    mkdisk
+    net_tap
+    net_guest_up "${net_tender[@]}" --net:eth0=tap0 "${net_boot[@]}"
+    for _ in $(seq "$NET_ROUNDS"); do
+        if want linux-net-tcp; then
+            for m in send recv; do
+                for n in 1 4; do net_round "$m$n" net_netbench "$port" "$m" "$n" "$NET_SECS"; done
+            done
+        fi
+        if want linux-net-rr; then
+            net_round ping net_ping
+            net_round rr net_netbench "$port" rr 1 "$NET_SECS"
+        fi
+        if want linux-net-http; then net_round http net_wrk; fi
+    done
+    net_guest_down
+    if want linux-net-tcp; then
+        # Offloads off: the tap opened by nabla-tapfd without IFF_VNET_HDR.
+        net_tap
+        net_guest_up target/release/nabla-tapfd tap0 3 -- "${net_tender[@]}" --net:eth0=@3 "${net_boot[@]}"
+        for _ in $(seq "$NET_ROUNDS"); do
+            for m in send recv; do gf[${m}1off]+=" $(net_netbench 10.0.0.2 "$port" "$m" 1 "$NET_SECS")"; done
+        done
+        net_guest_down
+    fi
+    net_cleanup
+    trap - EXIT INT TERM
+
+    med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+    # A report row: LABEL, the veth and guest figures of KEY (and GKEY for
+    # the guest, when other), the ratio guest / veth.
+    net_row() {
+        local v g
+        v=$(med "${vf[$2]}") g=$(med "${gf[${3:-$2}]}")
+        printf '  %-46s %10s %10s %6sx\n' "$1" "$v" "$g" "$(ratio "$g" "$v")"
+    }
+    net_rounds() {
+        local k
+        printf '  (all rounds:'
+        for k in "$@"; do
+            if [[ $k == *off ]]; then printf ' %s guest%s;' "$k" "${gf[$k]}"; else printf ' %s veth%s guest%s;' "$k" "${vf[$k]}" "${gf[$k]}"; fi
+        done
+        echo ')'
+    }
+    if want linux-net-tcp; then
+        echo
+        echo "linux net tcp: netbench stream throughput, Mbit/s, 128 KiB writes, median of $NET_ROUNDS interleaved rounds x $NET_SECS s"
+        printf '  %-46s %10s %10s %7s\n' "" veth guest ratio
+        for m in send recv; do
+            [ $m = send ] && d="host -> guest" || d="guest -> host"
+            net_row "$d, 1 stream" "${m}1"
+            net_row "$d, 4 streams" "${m}4"
+            net_row "$d, 1 stream, guest offloads off" "${m}1" "${m}1off"
+        done
+        echo "  (ratio guest / veth; on veth, \"guest\" is the peer namespace; the veth pair keeps its offloads in every row)"
+        net_rounds send1 send4 send1off recv1 recv4 recv1off
+    fi
+    if want linux-net-rr; then
+        echo
+        echo "linux net rr: round trip in us, median of $NET_ROUNDS interleaved rounds"
+        printf '  %-46s %10s %10s %7s\n' "" veth guest ratio
+        net_row "ping, average of $NET_PINGS echoes 1 ms apart" ping
+        net_row "TCP 1-byte request/response, median, $NET_SECS s" rr
+        echo "  (ratio guest / veth: above 1 is slower)"
+        net_rounds ping rr
+    fi
+    if want linux-net-http; then
+        echo
+        echo "linux net http: busybox httpd (a spawn per connection), a 4 KiB page, wrk -t 1 -c 4, requests/s, median of $NET_ROUNDS interleaved rounds x $NET_SECS s"
+        printf '  %-46s %10s %10s %7s\n' "" veth guest ratio
+        net_row "GET /4k.html" http
+        net_rounds http
+    fi
 fi
