@@ -245,18 +245,18 @@ static int serve(struct conn *c, short rev, long *streams)
 			}
 		}
 		return 0;
-	case RR:
-		for (;;) {
-			char q[64];
+	case RR: {
+		/* One read per event (poll is level-triggered): no extra read
+		 * that only says EAGAIN, a trapped syscall in the guest. */
+		char q[64];
 
-			r = read(c->fd, q, sizeof(q));
-			if (r < 0 && would_block())
-				return 0;
-			if (r <= 0)
-				return 1;
-			if (send(c->fd, q, r, MSG_NOSIGNAL) != r)
-				return 1;	/* 1-byte answers always fit */
-		}
+		r = read(c->fd, q, sizeof(q));
+		if (r < 0 && would_block())
+			return 0;
+		if (r <= 0)
+			return 1;
+		return send(c->fd, q, r, MSG_NOSIGNAL) != r;	/* 1-byte answers always fit */
+	}
 	}
 	return 1;
 }
@@ -281,7 +281,7 @@ static int server(int argc, char **argv)
 	fflush(stdout);
 
 	for (;;) {
-		double t = now_s();
+		double t = 0;	/* read only when a recv connection needs it */
 		int timeout = -1;
 
 		p[0] = (struct pollfd){ .fd = lfd, .events = n < MAX_CONNS ? POLLIN : 0 };
@@ -290,7 +290,11 @@ static int server(int argc, char **argv)
 			short ev = POLLIN;
 
 			if (c->got == HDR_LEN && c->mode == RECV && !c->shut) {
-				int ms = c->end > t ? (int)((c->end - t) * 1000) + 1 : 0;
+				int ms;
+
+				if (t == 0)
+					t = now_s();
+				ms = c->end > t ? (int)((c->end - t) * 1000) + 1 : 0;
 
 				ev |= POLLOUT;
 				if (timeout < 0 || ms < timeout)
