@@ -11,9 +11,11 @@
 # OUT_IMAGE.staging is kept for inspection. Contents: /bin/busybox and a
 # symbolic link for each applet where `busybox --list-full` puts it;
 # userland/rootfs copied as it is (inittab, rcS, the console session,
-# profile, motd, passwd, group, hostname, hosts: the comments in
-# /etc/inittab say how boot and power-off work; passwd, group and motd
-# have no comment syntax of their own); the empty directories /dev (the
+# profile, motd, passwd, group, hostname, hosts, udhcpc's script: the
+# comments in /etc/inittab say how boot and power-off work; passwd, group
+# and motd have no comment syntax of their own); /etc/resolv.conf, a
+# symbolic link to ../run/resolv.conf (rcS and udhcpc's script write it
+# there: see /etc/init.d/rcS); the empty directories /dev (the
 # kernel mounts devtmpfs there), /proc, /sys, /tmp (1777), /run,
 # /root (0700), /mnt, /var, /home. Every file is owned by root.
 #
@@ -131,6 +133,8 @@ fi
         exit 1
     fi
 done
+# Name servers live in /run (a tmpfs at run time; see /etc/init.d/rcS).
+ln -sfn ../run/resolv.conf "$staging/etc/resolv.conf"
 find "$staging" -exec touch -h -d "@$epoch" {} +
 
 # The file system. Lazy init off for the inode tables (the guest kernel

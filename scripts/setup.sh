@@ -9,6 +9,14 @@ command -v make >/dev/null || need_pkgs+=(make)
 # The device tests: network namespaces, taps and ping.
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v ping >/dev/null || need_pkgs+=(iputils-ping)
+# The Linux network tests (tests/tests/linux_net.rs): a DHCP server in the
+# test's namespace (in /usr/sbin, outside a user's PATH), downloads from
+# the guest, and the tender's host syscalls while the guest floods its tap.
+command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v strace >/dev/null || need_pkgs+=(strace)
+# The network benchmarks: an HTTP load generator.
+command -v wrk >/dev/null || need_pkgs+=(wrk)
 
 if ((${#need_pkgs[@]})); then
     echo "setup: installing ${need_pkgs[*]}"
