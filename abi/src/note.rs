@@ -32,8 +32,17 @@ pub const GUEST_FLAG_EXEC_MEMORY: u32 = 1 << 0;
 /// the image (user programs of a guest kernel) to the fault entry as
 /// `SIGVTALRM`; ticks elsewhere are dropped.
 pub const GUEST_FLAG_PREEMPT_TICK: u32 = 1 << 1;
+/// Guest flag: the guest's net devices speak the virtio-net header
+/// (`struct virtio_net_hdr_v1`, 12 bytes, little-endian) in front of
+/// every frame, both ways, with checksum offload and TCP segmentation
+/// offload (segments up to 64 KiB). The tender then opens taps with
+/// `IFF_VNET_HDR` and the offloads on, and sets
+/// [`crate::DEVICE_NET_VNET_HDR`] on each device where they are in effect
+/// (a tap fd handed over without `IFF_VNET_HDR` carries plain frames).
+/// Without the flag, frames are plain Ethernet frames, as in Solo5.
+pub const GUEST_FLAG_NET_VNET_HDR: u32 = 1 << 2;
 /// Every guest flag this ABI version defines.
-pub const GUEST_FLAGS_KNOWN: u32 = GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK;
+pub const GUEST_FLAGS_KNOWN: u32 = GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK | GUEST_FLAG_NET_VNET_HDR;
 
 /// A whole flags note record, as a guest embeds it.
 #[repr(C, align(4))]

@@ -233,6 +233,15 @@ pub const DEVICE_READ_ONLY: u32 = 1;
 /// `name` and `kind` are set; every hypercall on its handle returns
 /// `RESULT_EINVAL` and its ready bit is never set.
 pub const DEVICE_ABSENT: u32 = 2;
+/// `DeviceInfo::flags` bit: every frame of this net device, read or
+/// written, starts with a 12-byte virtio-net header
+/// ([`VNET_HDR_LEN`]); the guest may send and receive segments up to
+/// `max_io` bytes with partial checksums (see
+/// [`crate::note::GUEST_FLAG_NET_VNET_HDR`]).
+pub const DEVICE_NET_VNET_HDR: u32 = 4;
+/// Bytes of the virtio-net header in front of each frame on a device with
+/// [`DEVICE_NET_VNET_HDR`] (`struct virtio_net_hdr_v1`).
+pub const VNET_HDR_LEN: u32 = 12;
 /// Most devices a guest may declare (ready-set bits 0..=62; bit 63 is the
 /// console).
 pub const MAX_DEVICES: usize = 63;
@@ -260,11 +269,14 @@ pub struct DeviceInfo {
     pub capacity: u64,
     /// Block: sector size in bytes (a power of two, at least 512).
     pub sector_size: u32,
-    /// Block: largest request in bytes.
+    /// Block: largest request in bytes. Net: largest frame in bytes,
+    /// header included (`net_read` needs a buffer this large; `net_write`
+    /// takes at most this much).
     pub max_io: u32,
     /// Net: MAC address in the first 6 bytes.
     pub mac: [u8; 8],
-    /// Net: MTU of the interface (frames carry up to MTU + 14 bytes).
+    /// Net: MTU of the interface (plain frames carry up to MTU + 14
+    /// bytes).
     pub mtu: u32,
     /// Padding; zero.
     pub _pad: u32,

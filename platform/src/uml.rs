@@ -21,16 +21,18 @@
 //! Limits: one CPU. `os_getrandom` needs RDRAND (else the kernel seeds
 //! itself from other sources).
 
-use crate::abi::note::{FlagsNote, GUEST_FLAG_EXEC_MEMORY, GUEST_FLAG_PREEMPT_TICK};
+use crate::abi::note::{FlagsNote, GUEST_FLAG_EXEC_MEMORY, GUEST_FLAG_NET_VNET_HDR, GUEST_FLAG_PREEMPT_TICK};
 use crate::abi::{BootInfo, TrapVector};
 use core::ffi::{c_char, c_int, c_long, c_ulonglong};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// The kernel runs user programs from its free memory, and preempts them
-/// on the tender's tick.
+/// The kernel runs user programs from its free memory, preempts them on
+/// the tender's tick, and its net driver speaks the virtio-net header
+/// (checksum and segmentation offloads; see the kernel's net.c).
 #[used]
 #[unsafe(link_section = ".note.nabla.flags")]
-static NABLA_FLAGS_NOTE: FlagsNote = FlagsNote::new(GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK);
+static NABLA_FLAGS_NOTE: FlagsNote =
+    FlagsNote::new(GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK | GUEST_FLAG_NET_VNET_HDR);
 
 // The kernel's devices, all optional: the user attaches any subset. Block
 // devices are /dev/vda (rootfs) to /dev/vdh (disk7) in this order, net
@@ -357,4 +359,39 @@ pub unsafe extern "C" fn nabla_block_write(handle: u32, offset: u64, buf: *const
 #[unsafe(no_mangle)]
 pub extern "C" fn nabla_block_flush(handle: u32) -> c_int {
     block_result(crate::block_flush(handle))
+}
+
+/// Receive one frame of net device `handle` into `buf` (at least the
+/// device's `max_io` bytes): its length, -EAGAIN (-11) when none is
+/// pending, -EINVAL (-22) for a request the tender refused, -EIO (-5) when
+/// the host failed (the tap is gone).
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nabla_net_read(handle: u32, buf: *mut u8, len: usize) -> c_long {
+    // SAFETY: the caller's buffer is writable for `len` bytes.
+    let slice = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    match crate::net_read(handle, slice) {
+        Ok(Some(n)) => n as c_long,
+        Ok(None) => -11,
+        Err(crate::Error(crate::abi::RESULT_EINVAL)) => -22,
+        Err(_) => -5,
+    }
+}
+
+/// Send one frame of `len` bytes on net device `handle`: 0, -EAGAIN (-11)
+/// when the host's queue is full, -EINVAL (-22) or -EIO (-5).
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nabla_net_write(handle: u32, buf: *const u8, len: usize) -> c_int {
+    // SAFETY: the caller's buffer is readable for `len` bytes.
+    let slice = unsafe { core::slice::from_raw_parts(buf, len) };
+    match crate::net_write(handle, slice) {
+        Ok(()) => 0,
+        Err(crate::Error(crate::abi::RESULT_AGAIN)) => -11,
+        Err(e) => block_result(Err(e)),
+    }
 }

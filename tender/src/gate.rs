@@ -115,6 +115,12 @@ pub fn epoll_wait(epfd: i32, events: &mut [libc::epoll_event], timeout_ns: Optio
     unsafe { syscall6(libc::SYS_epoll_pwait2, epfd as u64, events.as_mut_ptr() as u64, events.len() as u64, tsp, 0, 0) }
 }
 
+/// `epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL)`; returns 0 or `-errno`.
+pub fn epoll_del(epfd: i32, fd: i32) -> i64 {
+    // SAFETY: EPOLL_CTL_DEL reads no event argument (null is allowed).
+    unsafe { syscall6(libc::SYS_epoll_ctl, epfd as u64, libc::EPOLL_CTL_DEL as u64, fd as u64, 0, 0, 0) }
+}
+
 /// `arch_prctl(ARCH_SET_FS, base)`, for hosts without FSGSBASE.
 pub fn arch_set_fs(base: u64) -> i64 {
     // SAFETY: ARCH_SET_FS only changes this thread's %fs base.

@@ -125,6 +125,14 @@ extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
                 CONSOLE_PENDING.store(true, Ordering::Relaxed);
             } else if ev.u64 < nabla_abi::MAX_DEVICES as u64 {
                 ready |= 1u64 << ev.u64;
+                // A tap deleted on the host reports an error at every wait
+                // (level-triggered): take it out of the set, once. The
+                // guest's next read of it fails and tells it so.
+                if ev.events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0
+                    && let Some(d) = rt.devices.get(ev.u64 as usize)
+                {
+                    gate::epoll_del(rt.epfd, d.fd);
+                }
             }
         }
         if rt.console_pollable && CONSOLE_PENDING.load(Ordering::Relaxed) && !CONSOLE_EOF.load(Ordering::Relaxed) {

@@ -25,7 +25,7 @@ pub mod sysnames;
 pub mod terminal;
 
 /// `--version` text.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 5)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 6)");
 
 /// Most executable host ranges remembered (the tender, libc, vDSO...).
 pub const MAX_HOST_CODE: usize = 8;

@@ -5,7 +5,7 @@
 #![no_main]
 
 use clap::Parser;
-use nabla_abi::note::GUEST_FLAG_PREEMPT_TICK;
+use nabla_abi::note::{GUEST_FLAG_NET_VNET_HDR, GUEST_FLAG_PREEMPT_TICK};
 use nabla_tender::memory::FileBytes;
 use nabla_tender::modules::Module;
 use nabla_tender::modules::block::BlockArgs;
@@ -88,8 +88,9 @@ fn run() -> ! {
 
     let mut core = Core::setup(&cli.core).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
     let console = Console::setup(core.epfd);
-    let devices =
-        Devices::setup(&image.manifest, &cli.block, &cli.net, core.epfd).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
+    let vnet_guest = image.flags & GUEST_FLAG_NET_VNET_HDR != 0;
+    let devices = Devices::setup(&image.manifest, &cli.block, &cli.net, vnet_guest, core.epfd)
+        .unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
     let mut flags = if cli.core.quiet { nabla_abi::BOOT_FLAG_QUIET } else { 0 };
     if nabla_tender::terminal::stdin_is_tty() {
         flags |= nabla_abi::BOOT_FLAG_CONSOLE_TTY;

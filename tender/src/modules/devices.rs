@@ -14,7 +14,9 @@ use super::net::{self, NetArgs, NetError};
 use crate::elf::entry_name;
 use crate::runtime::Device;
 use nabla_abi::note::{MANIFEST_OPTIONAL, ManifestEntry};
-use nabla_abi::{DEVICE_ABSENT, DEVICE_BLOCK, DEVICE_NET, DEVICE_READ_ONLY, DeviceInfo, MAX_DEVICES};
+use nabla_abi::{
+    DEVICE_ABSENT, DEVICE_BLOCK, DEVICE_NET, DEVICE_NET_VNET_HDR, DEVICE_READ_ONLY, DeviceInfo, MAX_DEVICES,
+};
 use std::io;
 
 /// Why the devices could not be set up.
@@ -61,12 +63,21 @@ pub struct Devices {
     pub runtime: Vec<Device>,
     /// Guest view, by handle.
     pub info: Vec<DeviceInfo>,
+    /// The epoll fd the net devices are registered with.
+    pub epfd: i32,
 }
 
 impl Devices {
     /// Attach every device of `manifest` and register net devices with
-    /// `epfd`.
-    pub fn setup(manifest: &[ManifestEntry], b: &BlockArgs, n: &NetArgs, epfd: i32) -> Result<Devices, DeviceError> {
+    /// `epfd`; net devices get offloads when the guest speaks the
+    /// virtio-net header (`vnet_guest`).
+    pub fn setup(
+        manifest: &[ManifestEntry],
+        b: &BlockArgs,
+        n: &NetArgs,
+        vnet_guest: bool,
+        epfd: i32,
+    ) -> Result<Devices, DeviceError> {
         let first_block = manifest.iter().find(|e| e.kind == DEVICE_BLOCK).and_then(entry_name);
         let blocks = b.specs(first_block)?;
         let nets = n.specs()?;
@@ -88,7 +99,7 @@ impl Devices {
                 return Err(DeviceError::Undeclared { name: name.clone(), kind: "net", flag: "--net" });
             }
         }
-        let mut out = Devices::default();
+        let mut out = Devices { epfd, ..Devices::default() };
         for (handle, entry) in manifest.iter().enumerate().take(MAX_DEVICES) {
             let name = entry_name(entry).unwrap_or("");
             let mut info = DeviceInfo { name: entry.name, kind: entry.kind, ..DeviceInfo::default() };
@@ -118,9 +129,13 @@ impl Devices {
                 let Some((_, spec)) = nets.iter().find(|(n, _)| n == name) else {
                     return Err(DeviceError::NotAttached { name: name.into(), kind: "net", flag: "--net" });
                 };
-                let (d, mac, mtu) = net::attach(name, spec)?;
+                let net::Attached { device: d, mac, mtu, vnet_hdr } = net::attach(name, spec, vnet_guest)?;
                 info.mac[..6].copy_from_slice(&mac);
                 info.mtu = mtu;
+                info.max_io = d.frame_max as u32;
+                if vnet_hdr {
+                    info.flags = DEVICE_NET_VNET_HDR;
+                }
                 let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: handle as u64 };
                 // SAFETY: `ev` is valid; both fds are open.
                 if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, d.fd, &mut ev) } != 0 {
@@ -143,6 +158,6 @@ impl Devices {
 
     /// The attached net devices, as the net module.
     pub fn net(&self) -> net::Net<'_> {
-        net::Net(&self.runtime)
+        net::Net(&self.runtime, self.epfd)
     }
 }

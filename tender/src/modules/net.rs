@@ -4,22 +4,49 @@
 //! A tap given by name is opened through `/dev/net/tun` before the
 //! sandbox; a tap given as `@FD` is an fd the caller (a container runtime)
 //! already opened and handed over. Either way the fd is non-blocking and
-//! in the epoll set of `yield_until`, whose ready set gets the device's
-//! bit. The MAC is the one given or a random locally administered one; the
-//! MTU is read from the interface (1500 if it cannot be).
+//! in the epoll set of `yield_until` (level-triggered), whose ready set
+//! gets the device's bit. The MAC is the one given or a random locally
+//! administered one; the MTU is read from the interface (1500 if it cannot
+//! be).
+//!
+//! Offloads: for a guest with `GUEST_FLAG_NET_VNET_HDR` (the Linux
+//! kernel), a tap opened by name gets `IFF_VNET_HDR`, a 12-byte
+//! virtio-net header and the offloads the guest can take (partial
+//! checksums, TCP segments over IPv4 and IPv6, ECN): one `read` or `write`
+//! then moves a segment of up to 64 KiB instead of one MTU-sized frame.
+//! An `@FD` tap keeps the flags it was opened with (they cannot change
+//! once attached): with `IFF_VNET_HDR` it gets the same set-up; without
+//! it, plain frames (`TUNGETIFF` tells, before the sandbox). A guest
+//! without the flag (Solo5 unikernels) always gets plain frames, and an
+//! `@FD` tap with `IFF_VNET_HDR` is refused for it.
 //!
 //! Seccomp: `read` and `write` pinned to the tap fd, `write` also to at
-//! most one frame (MTU + 14 bytes).
+//! most one frame: MTU + 14 bytes for plain frames, the header and the
+//! largest segment (64 KiB + Ethernet and VLAN headers) with offloads.
+//! `epoll_ctl(EPOLL_CTL_DEL)` of the tap from the epoll fd, for a tap
+//! deleted on the host while the guest runs (see `yield_until`).
+//!
+//! Limits: plain frames carry no VLAN tag beyond the MTU; no UDP
+//! segmentation offload.
 
 use super::parse_named;
 use crate::gate;
 use crate::runtime::{self, Device};
 use crate::sandbox::{Pin, Rules};
-use nabla_abi::{DEVICE_NET, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK};
+use nabla_abi::{DEVICE_NET, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK, VNET_HDR_LEN};
 use std::io;
 
 /// Ethernet header bytes on top of the MTU.
 pub const ETH_HEADER: u64 = 14;
+
+/// Largest frame with offloads, without the virtio-net header: a 64 KiB
+/// segment (the tap's default GSO limit) with its Ethernet and VLAN
+/// headers.
+pub const GSO_FRAME_MAX: u64 = 65_536 + ETH_HEADER + 4;
+
+/// The offloads the guest takes from the tap: partial checksums, TCP
+/// segments over IPv4 and IPv6, with ECN.
+const OFFLOADS: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN;
 
 /// Arguments owned by the net module.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -49,6 +76,14 @@ pub enum NetError {
         tap: String,
         /// Host error.
         err: io::Error,
+    },
+    /// An `@FD` tap with a virtio-net header, for a guest without one.
+    #[error("net device {name}: tap @{fd} was opened with IFF_VNET_HDR, which this guest does not speak")]
+    VnetHdr {
+        /// Device name.
+        name: String,
+        /// The fd.
+        fd: i32,
     },
 }
 
@@ -136,15 +171,31 @@ fn last_err() -> io::Error {
     io::Error::last_os_error()
 }
 
-/// Interface name of an open tap fd.
-fn tap_name(fd: i32) -> io::Result<String> {
+/// Interface name and `IFF_*` flags of an open tap fd.
+fn tap_info(fd: i32) -> io::Result<(String, i32)> {
     let mut r = ifreq("");
     // SAFETY: TUNGETIFF writes an ifreq into `r`, which is large enough.
     if unsafe { libc::ioctl(fd, libc::TUNGETIFF, &mut r) } != 0 {
         return Err(last_err());
     }
     let len = r.name.iter().position(|&b| b == 0).unwrap_or(r.name.len());
-    Ok(String::from_utf8_lossy(&r.name[..len]).into_owned())
+    let flags = i32::from(u16::from_ne_bytes([r.data[0], r.data[1]]));
+    Ok((String::from_utf8_lossy(&r.name[..len]).into_owned(), flags))
+}
+
+/// Give tap `fd` (opened with `IFF_VNET_HDR`) our header size and the
+/// guest's offloads.
+fn offloads_on(fd: i32) -> io::Result<()> {
+    let size = VNET_HDR_LEN as libc::c_int;
+    // SAFETY: TUNSETVNETHDRSZ reads one int from `size`.
+    if unsafe { libc::ioctl(fd, libc::TUNSETVNETHDRSZ, &size) } != 0 {
+        return Err(last_err());
+    }
+    // SAFETY: TUNSETOFFLOAD takes its flags by value.
+    if unsafe { libc::ioctl(fd, libc::TUNSETOFFLOAD, OFFLOADS as libc::c_ulong) } != 0 {
+        return Err(last_err());
+    }
+    Ok(())
 }
 
 /// MTU of interface `name`, or 1500 when it cannot be read.
@@ -171,9 +222,23 @@ fn random_mac() -> [u8; 6] {
     mac
 }
 
-/// Open the backend of net device `name`; returns the runtime device and
-/// its MAC and MTU for the guest's device table.
-pub fn attach(name: &str, spec: &NetSpec) -> Result<(Device, [u8; 6], u32), NetError> {
+/// A net device, attached: the runtime view and what the guest's device
+/// table says of it.
+#[derive(Debug)]
+pub struct Attached {
+    /// The runtime device (`frame_max` includes the header).
+    pub device: Device,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// MTU of the host interface.
+    pub mtu: u32,
+    /// Frames carry the virtio-net header, offloads on.
+    pub vnet_hdr: bool,
+}
+
+/// Open the backend of net device `name`, with offloads when the guest
+/// speaks the virtio-net header (`vnet_guest`).
+pub fn attach(name: &str, spec: &NetSpec, vnet_guest: bool) -> Result<Attached, NetError> {
     let tap_err = |err| {
         let tap = match &spec.backend {
             Backend::Tap(t) => t.clone(),
@@ -181,7 +246,7 @@ pub fn attach(name: &str, spec: &NetSpec) -> Result<(Device, [u8; 6], u32), NetE
         };
         NetError::Tap { name: name.into(), tap, err }
     };
-    let (fd, ifname) = match &spec.backend {
+    let (fd, ifname, vnet) = match &spec.backend {
         Backend::Tap(tap) => {
             // SAFETY: a NUL-terminated path; the fd is ours.
             let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
@@ -189,16 +254,21 @@ pub fn attach(name: &str, spec: &NetSpec) -> Result<(Device, [u8; 6], u32), NetE
                 return Err(tap_err(last_err()));
             }
             let mut r = ifreq(tap);
-            let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as u16;
+            let vnet = if vnet_guest { libc::IFF_VNET_HDR } else { 0 };
+            let flags = (libc::IFF_TAP | libc::IFF_NO_PI | vnet) as u16;
             r.data[..2].copy_from_slice(&flags.to_ne_bytes());
             // SAFETY: TUNSETIFF reads and writes the ifreq `r`.
-            if unsafe { libc::ioctl(fd, libc::TUNSETIFF, &mut r) } != 0 {
+            let mut ok = unsafe { libc::ioctl(fd, libc::TUNSETIFF, &mut r) } == 0;
+            if ok && vnet_guest {
+                ok = offloads_on(fd).is_ok();
+            }
+            if !ok {
                 let e = last_err();
                 // SAFETY: our own fd.
                 unsafe { libc::close(fd) };
                 return Err(tap_err(e));
             }
-            (fd, tap.clone())
+            (fd, tap.clone(), vnet_guest)
         }
         Backend::Fd(fd) => {
             let fd = *fd;
@@ -211,17 +281,34 @@ pub fn attach(name: &str, spec: &NetSpec) -> Result<(Device, [u8; 6], u32), NetE
             if unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) } != 0 {
                 return Err(tap_err(last_err()));
             }
-            (fd, tap_name(fd).map_err(tap_err)?)
+            let (ifname, flags) = tap_info(fd).map_err(tap_err)?;
+            let vnet = flags & libc::IFF_VNET_HDR != 0;
+            if vnet && !vnet_guest {
+                return Err(NetError::VnetHdr { name: name.into(), fd });
+            }
+            if vnet {
+                offloads_on(fd).map_err(tap_err)?;
+            }
+            (fd, ifname, vnet)
         }
     };
     let mtu = mtu(&ifname);
-    let dev = Device { kind: DEVICE_NET, fd, frame_max: u64::from(mtu) + ETH_HEADER, ..Device::default() };
-    Ok((dev, spec.mac.unwrap_or_else(random_mac), mtu))
+    let frame_max = frame_max(mtu, vnet);
+    let device = Device { kind: DEVICE_NET, fd, frame_max, ..Device::default() };
+    Ok(Attached { device, mac: spec.mac.unwrap_or_else(random_mac), mtu, vnet_hdr: vnet })
+}
+
+/// Largest frame of a device with `mtu`: the header and a whole segment
+/// with offloads (or a jumbo frame, if larger), else MTU + 14.
+pub fn frame_max(mtu: u32, vnet_hdr: bool) -> u64 {
+    let plain = u64::from(mtu) + ETH_HEADER;
+    if vnet_hdr { u64::from(VNET_HDR_LEN) + GSO_FRAME_MAX.max(plain + 4) } else { plain }
 }
 
 /// The net module, set up: the attached net devices (a view of the device
-/// table, which also holds the block devices).
-pub struct Net<'a>(pub &'a [Device]);
+/// table, which also holds the block devices) and the epoll fd they are
+/// registered with.
+pub struct Net<'a>(pub &'a [Device], pub i32);
 
 impl super::Module for Net<'_> {
     fn name(&self) -> &'static str {
@@ -230,17 +317,23 @@ impl super::Module for Net<'_> {
 
     fn rules(&self, r: &mut Rules) {
         for d in self.0.iter().filter(|d| d.kind == DEVICE_NET) {
-            rules(d, r);
+            rules(d, self.1, r);
         }
     }
 }
 
-/// The seccomp rules of one attached net device.
-pub fn rules(d: &Device, r: &mut Rules) {
+/// The seccomp rules of one attached net device registered with `epfd`.
+pub fn rules(d: &Device, epfd: i32, r: &mut Rules) {
     // net_read: this tap only.
     r.allow(libc::SYS_read, &[Pin::Eq(0, d.fd as u64)]);
     // net_write: this tap only, at most one frame.
     r.allow(libc::SYS_write, &[Pin::Eq(0, d.fd as u64), Pin::Le(2, d.frame_max)]);
+    // yield_until: drop this tap, once deleted on the host, from our
+    // epoll set (it would report an error at every wait).
+    r.allow(
+        libc::SYS_epoll_ctl,
+        &[Pin::Eq(0, epfd as u64), Pin::Eq(1, libc::EPOLL_CTL_DEL as u64), Pin::Eq(2, d.fd as u64)],
+    );
 }
 
 /// `net_read` hypercall.
@@ -297,5 +390,14 @@ mod tests {
         }
         let m = random_mac();
         assert_eq!(m[0] & 3, 2);
+    }
+
+    #[test]
+    fn frame_limits() {
+        assert_eq!(frame_max(1500, false), 1514);
+        assert_eq!(frame_max(9000, false), 9014);
+        assert_eq!(frame_max(1500, true), 12 + 65_536 + 18);
+        assert_eq!(frame_max(9000, true), 12 + 65_536 + 18);
+        assert_eq!(frame_max(65_535, true), 12 + 65_536 + 18);
     }
 }
