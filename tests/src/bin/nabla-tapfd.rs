@@ -1,13 +1,22 @@
-//! `nabla-tapfd TAP FD -- CMD...`: open tap interface TAP on file
-//! descriptor FD and exec CMD, the way a container runtime hands a tap
+//! `nabla-tapfd [--vnet-hdr] TAP FD -- CMD...`: open tap interface TAP on
+//! file descriptor FD and exec CMD, the way a container runtime hands a tap
 //! over to `nabla-tender --net:NAME=@FD`. Test helper.
+//!
+//! The tap is opened with IFF_TAP | IFF_NO_PI, plus IFF_VNET_HDR with
+//! `--vnet-hdr` (each frame then carries a virtio-net header: the guest
+//! may use checksum and segmentation offloads). The header size is left
+//! at the kernel's default; the tender sets what it needs.
 
 use std::ffi::CString;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let vnet_hdr = args.get(1).is_some_and(|a| a == "--vnet-hdr");
+    if vnet_hdr {
+        args.remove(1);
+    }
     if args.len() < 5 || args[3] != "--" {
-        eprintln!("usage: nabla-tapfd TAP FD -- CMD [ARGS...]");
+        eprintln!("usage: nabla-tapfd [--vnet-hdr] TAP FD -- CMD [ARGS...]");
         std::process::exit(2);
     }
     let fd: i32 = args[2].parse().expect("FD");
@@ -18,7 +27,10 @@ fn main() {
     for (d, s) in req.iter_mut().zip(args[1].bytes().take(15)) {
         *d = s;
     }
-    let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as u16;
+    let mut flags = (libc::IFF_TAP | libc::IFF_NO_PI) as u16;
+    if vnet_hdr {
+        flags |= libc::IFF_VNET_HDR as u16;
+    }
     req[16..18].copy_from_slice(&flags.to_ne_bytes());
     // SAFETY: TUNSETIFF reads and writes the 40-byte ifreq.
     assert_eq!(unsafe { libc::ioctl(t, libc::TUNSETIFF, req.as_mut_ptr()) }, 0, "TUNSETIFF {}", args[1]);
