@@ -531,17 +531,22 @@ if want linux-net-tcp || want linux-net-rr || want linux-net-http; then
     net_pids+=($!)
     ip netns exec "$ns-peer" build/busybox/busybox httpd -f -p 80 -h "$disk_dir/www" &
     net_pids+=($!)
+    net_wait_port 10.0.1.2 "$port"
+    net_wait_port 10.0.1.2 80
     # Boots the guest with the tender's command line "$@" (inside $ns) on
-    # the fifo, starts the servers in its shell, and waits for them.
+    # the fifo, starts the servers in its shell, and waits for them (30 s
+    # at most for netbench's READY line).
     net_guest_up() {
+        local i=0
         rm -f "$net_fifo" && mkfifo "$net_fifo"
-        in_ns "$@" <"$net_fifo" >"$net_out" 2>&1 &
-        net_guest=$!
+        ip netns exec "$ns" "$@" <"$net_fifo" >"$net_out" 2>&1 &
+        net_guest=$! # the tender itself: ip and nabla-tapfd exec it
         exec 9>"$net_fifo"
         printf '%s\n' 'mount /dev/vdb /mnt' "/mnt/netbench server $port &" \
             'httpd -f -p 80 -h /mnt/www &' 'read x' >&9
         until grep -q "^READY $port" "$net_out"; do
             kill -0 "$net_guest" 2>/dev/null || { echo "bench: the guest ended early:" >&2; cat "$net_out" >&2; return 1; }
+            [ $((i += 1)) -le 600 ] || { echo "bench: no READY from the guest's netbench in 30 s:" >&2; cat "$net_out" >&2; return 1; }
             sleep 0.05
         done
         net_wait_port 10.0.0.2 "$port"
