@@ -575,12 +575,15 @@ if want linux-net-tcp || want linux-net-rr || want linux-net-http; then
             *) printf 'bench: no result line from netbench client %s:\n%s\n' "$*" "$out" >&2; return 1 ;;
         esac
     }
-    # Average ping round trip to HOST in us: NET_PINGS echoes, 1 ms apart.
+    # Average ping round trip to HOST in us: NET_PINGS echoes, ping's
+    # options OPTS (-i 0.001: 1 ms apart; -f: each as soon as the last
+    # answer is in).
     net_ping() {
-        local out rtt
-        out=$(in_ns ping -q -c "$NET_PINGS" -i 0.001 "$1" 2>&1) || { printf 'bench: ping %s failed:\n%s\n' "$1" "$out" >&2; return 1; }
+        local host=$1 out rtt
+        shift
+        out=$(in_ns ping -q -c "$NET_PINGS" "$@" "$host" 2>&1) || { printf 'bench: ping %s failed:\n%s\n' "$host" "$out" >&2; return 1; }
         rtt=$(sed -n 's#^rtt .* = [0-9.]*/\([0-9.]*\)/.*#\1#p' <<<"$out")
-        [ -n "$rtt" ] || { printf 'bench: no rtt line from ping %s:\n%s\n' "$1" "$out" >&2; return 1; }
+        [ -n "$rtt" ] || { printf 'bench: no rtt line from ping %s:\n%s\n' "$host" "$out" >&2; return 1; }
         awk -v a="$rtt" 'BEGIN {printf "%.1f", a * 1000}'
     }
     # Requests per second from wrk against HOST's 4 KiB page (1 thread,
@@ -616,7 +619,8 @@ if want linux-net-tcp || want linux-net-rr || want linux-net-http; then
             done
         fi
         if want linux-net-rr; then
-            net_round ping net_ping
+            net_round ping net_ping -i 0.001
+            net_round flood net_ping -f
             net_round rr net_netbench "$port" rr 1 "$NET_SECS"
         fi
         if want linux-net-http; then net_round http net_wrk; fi
@@ -668,9 +672,11 @@ if want linux-net-tcp || want linux-net-rr || want linux-net-http; then
         echo "linux net rr: round trip in us, median of $NET_ROUNDS interleaved rounds"
         printf '  %-46s %10s %10s %7s\n' "" veth guest ratio
         net_row "ping, average of $NET_PINGS echoes 1 ms apart" ping
+        net_row "ping -f, average of $NET_PINGS back to back" flood
         net_row "TCP 1-byte request/response, median, $NET_SECS s" rr
-        echo "  (ratio guest / veth: above 1 is slower)"
-        net_rounds ping rr
+        echo "  (ratio guest / veth: above 1 is slower. 1 ms apart, each echo wakes the idle tender and its answer wakes ping;"
+        echo "  over veth the peer's kernel answers within ping's own send)"
+        net_rounds ping flood rr
     fi
     if want linux-net-http; then
         echo
