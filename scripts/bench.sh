@@ -467,11 +467,11 @@ fi
 
 # ---- The Linux guest on the network: build/linux.nabla as above (the root
 # copy, disk1 holding bench/netbench.c's static-pie and www/4k.html,
-# --mem=512) with eth0 on a tap in a network namespace ($ns: tap0
+# --mem=512) with eth0 on a tap in a network namespace ($net_ns: tap0
 # 10.0.0.1, the guest 10.0.0.2), its console shell running netbench's
-# server and busybox httpd; the clients run on the host in $ns. Baseline:
+# server and busybox httpd; the clients run on the host in $net_ns. Baseline:
 # the same servers (the same netbench binary, the same busybox) in a second
-# namespace ($ns-peer, veth1 10.0.1.2) reached from $ns over a veth pair
+# namespace ($net_ns-peer, veth1 10.0.1.2) reached from $net_ns over a veth pair
 # (veth0 10.0.1.1), kernel to kernel. One boot serves all three sections
 # (each figure measured on veth, then on the guest); the TCP section boots
 # once more with the tap handed over as a file descriptor without
@@ -482,42 +482,42 @@ if want linux-net-tcp || want linux-net-rr || want linux-net-http; then
         echo "bench: wrk is missing: scripts/setup.sh installs it (or apt-get install wrk)" >&2
         exit 1
     fi
-    ns=nabla-bench-net-$$ port=5201
+    net_ns=nabla-bench-net-$$ port=5201
     net_fifo=target/bench/net.fifo net_out=target/bench/net.out net_pids=() net_guest=""
     net_tender=(target/release/nabla-tender --quiet --mem=512 "--block=$disk_root" "--block:disk1=$disk_img")
     net_boot=(build/linux.nabla quiet ip=10.0.0.2::10.0.0.1:255.255.255.0::eth0:off)
     # On any exit: the guest, the baseline servers, the namespaces (and the
     # net section's, whose EXIT trap this one replaces).
     net_cleanup() {
+        local p
         exec 9>&-
-        [ -n "$net_guest" ] && kill "$net_guest" 2>/dev/null
-        for p in "${net_pids[@]}"; do kill "$p" 2>/dev/null; done
-        wait 2>/dev/null
-        ip netns del "$ns" 2>/dev/null
-        ip netns del "$ns-peer" 2>/dev/null
+        for p in $net_guest "${net_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        wait 2>/dev/null || true
+        ip netns del "$net_ns" 2>/dev/null || true
+        ip netns del "$net_ns-peer" 2>/dev/null || true
         rm -f "$net_fifo"
-        if declare -F cleanup >/dev/null; then cleanup; fi
+        if declare -F cleanup >/dev/null; then cleanup || true; fi
     }
     trap net_cleanup EXIT
     trap 'exit 130' INT TERM
-    in_ns() { ip netns exec "$ns" "$@"; }
-    ip netns add "$ns"
-    ip netns add "$ns-peer"
-    ip -n "$ns" link set lo up
-    ip -n "$ns-peer" link set lo up
-    ip -n "$ns" link add veth0 type veth peer name veth1 netns "$ns-peer"
-    ip -n "$ns" addr add 10.0.1.1/24 dev veth0
-    ip -n "$ns" link set veth0 up
-    ip -n "$ns-peer" addr add 10.0.1.2/24 dev veth1
-    ip -n "$ns-peer" link set veth1 up
+    in_ns() { ip netns exec "$net_ns" "$@"; }
+    ip netns add "$net_ns"
+    ip netns add "$net_ns-peer"
+    ip -n "$net_ns" link set lo up
+    ip -n "$net_ns-peer" link set lo up
+    ip -n "$net_ns" link add veth0 type veth peer name veth1 netns "$net_ns-peer"
+    ip -n "$net_ns" addr add 10.0.1.1/24 dev veth0
+    ip -n "$net_ns" link set veth0 up
+    ip -n "$net_ns-peer" addr add 10.0.1.2/24 dev veth1
+    ip -n "$net_ns-peer" link set veth1 up
     # A fresh tap0 for each boot (no offload state left by the last one).
     net_tap() {
-        ip -n "$ns" link del tap0 2>/dev/null || true
-        ip -n "$ns" tuntap add tap0 mode tap
-        ip -n "$ns" addr add 10.0.0.1/24 dev tap0
-        ip -n "$ns" link set tap0 up
+        ip -n "$net_ns" link del tap0 2>/dev/null || true
+        ip -n "$net_ns" tuntap add tap0 mode tap
+        ip -n "$net_ns" addr add 10.0.0.1/24 dev tap0
+        ip -n "$net_ns" link set tap0 up
     }
-    # Waits until HOST:PORT accepts a connection (from $ns), up to 10 s.
+    # Waits until HOST:PORT accepts a connection (from $net_ns), up to 10 s.
     net_wait_port() {
         local i
         for i in $(seq 200); do
@@ -527,19 +527,19 @@ if want linux-net-tcp || want linux-net-rr || want linux-net-http; then
         echo "bench: nothing listens on $1:$2" >&2
         return 1
     }
-    ip netns exec "$ns-peer" target/bench/netbench server "$port" >/dev/null &
+    ip netns exec "$net_ns-peer" target/bench/netbench server "$port" >/dev/null &
     net_pids+=($!)
-    ip netns exec "$ns-peer" build/busybox/busybox httpd -f -p 80 -h "$disk_dir/www" &
+    ip netns exec "$net_ns-peer" build/busybox/busybox httpd -f -p 80 -h "$disk_dir/www" &
     net_pids+=($!)
     net_wait_port 10.0.1.2 "$port"
     net_wait_port 10.0.1.2 80
-    # Boots the guest with the tender's command line "$@" (inside $ns) on
+    # Boots the guest with the tender's command line "$@" (inside $net_ns) on
     # the fifo, starts the servers in its shell, and waits for them (30 s
     # at most for netbench's READY line).
     net_guest_up() {
         local i=0
         rm -f "$net_fifo" && mkfifo "$net_fifo"
-        ip netns exec "$ns" "$@" <"$net_fifo" >"$net_out" 2>&1 &
+        ip netns exec "$net_ns" "$@" <"$net_fifo" >"$net_out" 2>&1 &
         net_guest=$! # the tender itself: ip and nabla-tapfd exec it
         exec 9>"$net_fifo"
         printf '%s\n' 'mount /dev/vdb /mnt' "/mnt/netbench server $port &" \
