@@ -346,8 +346,19 @@ pub extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -> u32 {
     if len < d.frame_max {
         return RESULT_EINVAL;
     }
-    // SAFETY: `p` is `len` writable bytes of guest memory (checked).
-    let n = unsafe { gate::read(d.fd, p, d.frame_max as usize) };
+    // A tap returns a frame's whole length even when it did not fit and
+    // was cut (a VLAN tag on a plain frame, an MTU raised on the host
+    // while the guest runs): such a frame is dropped, and the next one
+    // read, a few times at most.
+    let mut n = -(libc::EAGAIN as i64);
+    for _ in 0..8 {
+        // SAFETY: `p` is `len` writable bytes of guest memory (checked).
+        n = unsafe { gate::read(d.fd, p, d.frame_max as usize) };
+        if n <= d.frame_max as i64 {
+            break;
+        }
+        n = -(libc::EAGAIN as i64);
+    }
     if n == -(libc::EAGAIN as i64) || n == -(libc::EINTR as i64) {
         return RESULT_AGAIN;
     }
