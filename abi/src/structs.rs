@@ -220,7 +220,27 @@ pub struct Hypercalls {
     pub net_read: unsafe extern "C" fn(handle: u32, buf: u64, len: u64, nread: u64) -> u32,
     /// Send one frame of `len` bytes (at most MTU + 14) on net device `handle`.
     pub net_write: unsafe extern "C" fn(handle: u32, buf: u64, len: u64) -> u32,
+    /// Receive one frame from net device `handle` scattered over the
+    /// `iovcnt` (1 to [`NET_IOV_MAX`]) [`IoVec`]s at `iov`, whose lengths
+    /// add up to at least the device's `max_io`; stores its size in
+    /// `*nread`. `RESULT_AGAIN` when no frame is pending. One host `readv`:
+    /// a guest kernel receives a 64 KiB segment straight into its pages.
+    pub net_readv: unsafe extern "C" fn(handle: u32, iov: u64, iovcnt: u64, nread: u64) -> u32,
 }
+
+/// One piece of guest memory for [`Hypercalls::net_readv`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoVec {
+    /// Guest address.
+    pub base: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// Most pieces one `net_readv` takes: a 64 KiB segment and its headers
+/// in 4 KiB pages, and room to spare.
+pub const NET_IOV_MAX: u64 = 20;
 
 /// `DeviceInfo::kind` of a block device.
 pub const DEVICE_BLOCK: u32 = 1;
@@ -303,7 +323,7 @@ impl Default for DeviceInfo {
 }
 
 /// Number of function pointers in [`Hypercalls`] for this ABI version.
-pub const HYPERCALL_COUNT: u32 = 14;
+pub const HYPERCALL_COUNT: u32 = 15;
 
 /// Stack a hypercall may use on the guest's stack, at most.
 pub const HYPERCALL_STACK: u64 = 8192;
@@ -325,6 +345,9 @@ const_assert_eq!(offset_of!(FaultFrame, regs), 16);
 const_assert_eq!(size_of::<Hypercalls>(), 8 + 8 * HYPERCALL_COUNT as usize);
 const_assert_eq!(offset_of!(Hypercalls, console_write), 8);
 const_assert_eq!(offset_of!(Hypercalls, set_trap_vector), 72);
+const_assert_eq!(offset_of!(Hypercalls, net_readv), 120);
+const_assert_eq!(size_of::<IoVec>(), 16);
+const_assert_eq!(offset_of!(IoVec, len), 8);
 
 const_assert_eq!(size_of::<DeviceInfo>(), 128);
 const_assert_eq!(offset_of!(DeviceInfo, kind), 68);
@@ -337,7 +360,7 @@ const_assert_eq!(offset_of!(DeviceInfo, reserved), 112);
 
 /// Sizes and field offsets of every struct above, in declaration order.
 /// Its CRC is [`crate::LAYOUT_CRC`]; change a struct and the CRC changes.
-pub const LAYOUT: [u32; 57] = [
+pub const LAYOUT: [u32; 60] = [
     size_of::<BootInfo>() as u32,
     offset_of!(BootInfo, magic) as u32,
     offset_of!(BootInfo, abi_version) as u32,
@@ -382,6 +405,7 @@ pub const LAYOUT: [u32; 57] = [
     offset_of!(Hypercalls, block_flush) as u32,
     offset_of!(Hypercalls, net_read) as u32,
     offset_of!(Hypercalls, net_write) as u32,
+    offset_of!(Hypercalls, net_readv) as u32,
     HYPERCALL_COUNT,
     size_of::<DeviceInfo>() as u32,
     offset_of!(DeviceInfo, kind) as u32,
@@ -395,4 +419,6 @@ pub const LAYOUT: [u32; 57] = [
     size_of::<crate::note::ManifestEntry>() as u32,
     core::mem::offset_of!(crate::note::ManifestEntry, kind) as u32,
     core::mem::offset_of!(crate::note::ManifestEntry, flags) as u32,
+    size_of::<IoVec>() as u32,
+    offset_of!(IoVec, len) as u32,
 ];

@@ -216,6 +216,20 @@ pub fn net_read(handle: u32, buf: &mut [u8]) -> Result<Option<usize>, Error> {
     }
 }
 
+/// Receive one frame scattered over `iov` (whose lengths add up to at
+/// least the device's `max_io`): `Ok(Some(len))`, or `Ok(None)` when none
+/// is pending.
+pub fn net_readv(handle: u32, iov: &[crate::abi::IoVec]) -> Result<Option<usize>, Error> {
+    let mut n = 0u64;
+    // SAFETY: `iov` and `n` are valid; the tender checks every piece.
+    let r = unsafe { (hc().net_readv)(handle, iov.as_ptr() as u64, iov.len() as u64, &raw mut n as u64) };
+    match r {
+        RESULT_OK => Ok(Some(n as usize)),
+        RESULT_AGAIN => Ok(None),
+        e => Err(Error(e)),
+    }
+}
+
 /// Send one frame.
 pub fn net_write(handle: u32, frame: &[u8]) -> Result<(), Error> {
     // SAFETY: `frame` is valid for its length.

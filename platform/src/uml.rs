@@ -380,6 +380,24 @@ pub unsafe extern "C" fn nabla_net_read(handle: u32, buf: *mut u8, len: usize) -
     }
 }
 
+/// Receive one frame of net device `handle` scattered over the `cnt`
+/// pieces at `iov` (their lengths adding up to at least the device's
+/// `max_io`): as [`nabla_net_read`].
+///
+/// # Safety
+/// `iov` must point at `cnt` pieces, each writable for its length.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nabla_net_readv(handle: u32, iov: *const crate::abi::IoVec, cnt: u32) -> c_long {
+    // SAFETY: the caller passes `cnt` valid pieces.
+    let pieces = unsafe { core::slice::from_raw_parts(iov, cnt as usize) };
+    match crate::net_readv(handle, pieces) {
+        Ok(Some(n)) => n as c_long,
+        Ok(None) => -11,
+        Err(crate::Error(crate::abi::RESULT_EINVAL)) => -22,
+        Err(_) => -5,
+    }
+}
+
 /// Send one frame of `len` bytes on net device `handle`: 0, -EAGAIN (-11)
 /// when the host's queue is full, -EINVAL (-22) or -EIO (-5).
 ///

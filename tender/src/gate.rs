@@ -84,6 +84,15 @@ pub unsafe fn read(fd: i32, buf: *mut u8, len: usize) -> i64 {
     unsafe { syscall3(libc::SYS_read, fd as u64, buf as u64, len as u64) }
 }
 
+/// `readv(fd, iov, n)`; returns bytes read or `-errno`.
+///
+/// # Safety
+/// Every `iov` entry must describe writable memory of its length.
+pub unsafe fn readv(fd: i32, iov: &[libc::iovec]) -> i64 {
+    // SAFETY: forwarded contract; the array itself is live for the call.
+    unsafe { syscall3(libc::SYS_readv, fd as u64, iov.as_ptr() as u64, iov.len() as u64) }
+}
+
 /// `clock_gettime(clock)` in nanoseconds (0 if the host refuses, which the
 /// filter never makes it do for the two clocks we use).
 pub fn clock_ns(clock: libc::clockid_t) -> u64 {

@@ -35,6 +35,7 @@ pub static TABLE: Hypercalls = Hypercalls {
     block_flush: crate::modules::block::block_flush,
     net_read: crate::modules::net::net_read,
     net_write: crate::modules::net::net_write,
+    net_readv: crate::modules::net::net_readv,
 };
 
 extern "C" fn console_write(buf: u64, len: u64) -> u32 {

@@ -543,7 +543,8 @@ fn host_syscalls(trace: &str) -> (Vec<(String, String)>, bool) {
             host.push(prev);
         }
     }
-    host.extend(pending.into_values().flatten());
+    // The last call of each thread is left out: strace detaches on its
+    // timeout, and a trapped guest call cut there has no SIGSYS line yet.
     (host, killed)
 }
 
@@ -597,6 +598,7 @@ fn a_flooding_guest_keeps_to_its_pinned_syscalls() {
     assert!(!killed, "the tender was killed:\n{}", &text[text.len().saturating_sub(2000)..]);
     let allowed = [
         "read",
+        "readv",
         "write",
         "pread64",
         "pwrite64",
@@ -614,6 +616,7 @@ fn a_flooding_guest_keeps_to_its_pinned_syscalls() {
         assert!(allowed.contains(&name.as_str()), "host syscall {name}({arg}, ...) in the trace");
         match name.as_str() {
             "read" | "write" => assert!(fds.contains(arg), "{name} on fd {arg} (allowed {fds:?})"),
+            "readv" => assert!(tap.contains(arg), "readv on fd {arg}: only the tap's"),
             "pread64" | "pwrite64" | "fdatasync" => assert!(disk.contains(arg), "{name} on fd {arg}"),
             _ => {}
         }

@@ -20,7 +20,8 @@
 //! without the flag (Solo5 unikernels) always gets plain frames, and an
 //! `@FD` tap with `IFF_VNET_HDR` is refused for it.
 //!
-//! Seccomp: `read` and `write` pinned to the tap fd, `write` also to at
+//! Seccomp: `read`, `readv` (at most `NET_IOV_MAX` pieces, for
+//! `net_readv`) and `write` pinned to the tap fd, `write` also to at
 //! most one frame: MTU + 14 bytes for plain frames, the header and the
 //! largest segment (64 KiB + Ethernet and VLAN headers) with offloads.
 //! `epoll_ctl(EPOLL_CTL_DEL)` of the tap from the epoll fd, for a tap
@@ -33,7 +34,7 @@ use super::parse_named;
 use crate::gate;
 use crate::runtime::{self, Device};
 use crate::sandbox::{Pin, Rules};
-use nabla_abi::{DEVICE_NET, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK, VNET_HDR_LEN};
+use nabla_abi::{DEVICE_NET, IoVec, NET_IOV_MAX, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK, VNET_HDR_LEN};
 use std::io;
 
 /// Ethernet header bytes on top of the MTU.
@@ -326,6 +327,8 @@ impl super::Module for Net<'_> {
 pub fn rules(d: &Device, epfd: i32, r: &mut Rules) {
     // net_read: this tap only.
     r.allow(libc::SYS_read, &[Pin::Eq(0, d.fd as u64)]);
+    // net_readv: this tap only, at most NET_IOV_MAX pieces.
+    r.allow(libc::SYS_readv, &[Pin::Eq(0, d.fd as u64), Pin::Le(2, NET_IOV_MAX)]);
     // net_write: this tap only, at most one frame.
     r.allow(libc::SYS_write, &[Pin::Eq(0, d.fd as u64), Pin::Le(2, d.frame_max)]);
     // yield_until: drop this tap, once deleted on the host, from our
@@ -355,6 +358,52 @@ pub extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -> u32 {
         // SAFETY: `p` is `len` writable bytes of guest memory (checked).
         n = unsafe { gate::read(d.fd, p, d.frame_max as usize) };
         if n <= d.frame_max as i64 {
+            break;
+        }
+        n = -(libc::EAGAIN as i64);
+    }
+    if n == -(libc::EAGAIN as i64) || n == -(libc::EINTR as i64) {
+        return RESULT_AGAIN;
+    }
+    if n < 0 {
+        return RESULT_EUNSPEC;
+    }
+    // SAFETY: `out` is 8 writable bytes of guest memory (checked).
+    unsafe { core::ptr::write_unaligned(out.cast::<u64>(), n as u64) };
+    RESULT_OK
+}
+
+/// `net_readv` hypercall: one frame scattered over the guest's pieces.
+pub extern "C" fn net_readv(handle: u32, iov: u64, iovcnt: u64, nread: u64) -> u32 {
+    let Some(rt) = runtime::get() else { return RESULT_EUNSPEC };
+    let Some(d) = rt.device(handle, DEVICE_NET) else { return RESULT_EINVAL };
+    if iovcnt == 0 || iovcnt > NET_IOV_MAX {
+        return RESULT_EINVAL;
+    }
+    let size = iovcnt * size_of::<IoVec>() as u64;
+    let (Some(list), Some(out)) = (rt.guest.readable(iov, size), rt.guest.writable(nread, 8)) else {
+        return RESULT_EINVAL;
+    };
+    // The pieces are copied out of guest memory, then each is checked:
+    // the host reads exactly what was checked.
+    let mut host = [libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 }; NET_IOV_MAX as usize];
+    let mut total = 0u64;
+    for (i, slot) in host.iter_mut().take(iovcnt as usize).enumerate() {
+        // SAFETY: `list` is `iovcnt` IoVecs of readable guest memory.
+        let v = unsafe { core::ptr::read_unaligned(list.cast::<IoVec>().add(i)) };
+        let Some(p) = rt.guest.writable(v.base, v.len) else { return RESULT_EINVAL };
+        *slot = libc::iovec { iov_base: p.cast(), iov_len: v.len as usize };
+        total += v.len;
+    }
+    if total < d.frame_max {
+        return RESULT_EINVAL;
+    }
+    // As in `net_read`: a frame the tap cut is dropped.
+    let mut n = -(libc::EAGAIN as i64);
+    for _ in 0..8 {
+        // SAFETY: every piece is writable guest memory (checked above).
+        n = unsafe { gate::readv(d.fd, &host[..iovcnt as usize]) };
+        if n <= total as i64 {
             break;
         }
         n = -(libc::EAGAIN as i64);
