@@ -25,7 +25,7 @@ pub static TABLE: Hypercalls = Hypercalls {
     console_read,
     clock_monotonic,
     clock_wall,
-    yield_until,
+    yield_until: crate::idle::yield_until,
     exit: hc_exit,
     abort: hc_abort,
     set_tls_base,
@@ -97,57 +97,6 @@ extern "C" fn clock_monotonic() -> u64 {
 
 extern "C" fn clock_wall() -> u64 {
     gate::clock_ns(libc::CLOCK_REALTIME)
-}
-
-extern "C" fn yield_until(deadline: u64, ready_set: u64) -> u32 {
-    let Some(rt) = runtime::get() else {
-        return RESULT_EUNSPEC;
-    };
-    let out = match ready_set {
-        0 => None,
-        a => match rt.guest.writable(a, 8) {
-            Some(p) => Some(p.cast::<u64>()),
-            None => return RESULT_EINVAL,
-        },
-    };
-    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
-    let ready = loop {
-        let pending =
-            rt.console_pollable && CONSOLE_PENDING.load(Ordering::Relaxed) && !CONSOLE_EOF.load(Ordering::Relaxed);
-        let now = gate::clock_ns(libc::CLOCK_MONOTONIC);
-        let timeout = if pending { 0 } else { deadline.saturating_sub(now) };
-        let n = gate::epoll_wait(rt.epfd, &mut events, Some(timeout));
-        if n < 0 && n != -(libc::EINTR as i64) {
-            return RESULT_EUNSPEC;
-        }
-        let mut ready = 0;
-        for ev in events.iter().take(n.max(0) as usize) {
-            if ev.u64 == CONSOLE_READY_BIT {
-                CONSOLE_PENDING.store(true, Ordering::Relaxed);
-            } else if ev.u64 < nabla_abi::MAX_DEVICES as u64 {
-                ready |= 1u64 << ev.u64;
-                // A tap deleted on the host reports an error at every wait
-                // (level-triggered): take it out of the set, once. The
-                // guest's next read of it fails and tells it so.
-                if ev.events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0
-                    && let Some(d) = rt.devices.get(ev.u64 as usize)
-                {
-                    gate::epoll_del(rt.epfd, d.fd);
-                }
-            }
-        }
-        if rt.console_pollable && CONSOLE_PENDING.load(Ordering::Relaxed) && !CONSOLE_EOF.load(Ordering::Relaxed) {
-            ready |= CONSOLE_READY_BIT;
-        }
-        if ready != 0 || gate::clock_ns(libc::CLOCK_MONOTONIC) >= deadline {
-            break ready;
-        }
-    };
-    if let Some(p) = out {
-        // SAFETY: 8 writable bytes of guest memory (checked above).
-        unsafe { core::ptr::write_unaligned(p, ready) };
-    }
-    RESULT_OK
 }
 
 extern "C" fn hc_exit(status: u32) -> ! {

@@ -12,6 +12,7 @@ pub mod exit;
 pub mod forward;
 pub mod gate;
 pub mod hypercalls;
+pub mod idle;
 pub mod launch;
 pub mod loader;
 pub mod manifest;
