@@ -283,6 +283,10 @@ pub fn attach(name: &str, spec: &NetSpec, vnet_guest: bool) -> Result<Attached, 
                 return Err(tap_err(last_err()));
             }
             let (ifname, flags) = tap_info(fd).map_err(tap_err)?;
+            if flags & (libc::IFF_TAP | libc::IFF_NO_PI) != libc::IFF_TAP | libc::IFF_NO_PI {
+                let e = io::Error::other("not a tap opened with IFF_TAP and IFF_NO_PI");
+                return Err(tap_err(e));
+            }
             let vnet = flags & libc::IFF_VNET_HDR != 0;
             if vnet && !vnet_guest {
                 return Err(NetError::VnetHdr { name: name.into(), fd });
