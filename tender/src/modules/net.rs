@@ -343,25 +343,18 @@ pub fn rules(d: &Device, epfd: i32, r: &mut Rules) {
     );
 }
 
-/// `net_read` hypercall.
-pub extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -> u32 {
-    let Some(rt) = runtime::get() else { return RESULT_EUNSPEC };
-    let Some(d) = rt.device(handle, DEVICE_NET) else { return RESULT_EINVAL };
-    let (Some(p), Some(out)) = (rt.guest.writable(buf, len), rt.guest.writable(nread, 8)) else {
-        return RESULT_EINVAL;
-    };
-    if len < d.frame_max {
-        return RESULT_EINVAL;
-    }
-    // A tap returns a frame's whole length even when it did not fit and
-    // was cut (a VLAN tag on a plain frame, an MTU raised on the host
-    // while the guest runs): such a frame is dropped, and the next one
-    // read, a few times at most.
+/// Read one frame with `read` (a host `read` or `readv` into `room`
+/// bytes of checked guest memory) and store its length at `out`.
+///
+/// A tap returns a frame's whole length even when it did not fit and was
+/// cut (a VLAN tag on a plain frame, an MTU raised on the host while the
+/// guest runs): such a frame is dropped, and the next one read, a few
+/// times at most.
+fn receive(mut read: impl FnMut() -> i64, room: u64, out: *mut u8) -> u32 {
     let mut n = -(libc::EAGAIN as i64);
     for _ in 0..8 {
-        // SAFETY: `p` is `len` writable bytes of guest memory (checked).
-        n = unsafe { gate::read(d.fd, p, d.frame_max as usize) };
-        if n <= d.frame_max as i64 {
+        n = read();
+        if n <= room as i64 {
             break;
         }
         n = -(libc::EAGAIN as i64);
@@ -372,9 +365,25 @@ pub extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -> u32 {
     if n < 0 {
         return RESULT_EUNSPEC;
     }
-    // SAFETY: `out` is 8 writable bytes of guest memory (checked).
+    // SAFETY: the callers checked `out` to be 8 writable bytes of guest
+    // memory.
     unsafe { core::ptr::write_unaligned(out.cast::<u64>(), n as u64) };
     RESULT_OK
+}
+
+/// `net_read` hypercall.
+pub extern "C" fn net_read(handle: u32, buf: u64, len: u64, nread: u64) -> u32 {
+    let Some(rt) = runtime::get() else { return RESULT_EUNSPEC };
+    let Some(d) = rt.device(handle, DEVICE_NET) else { return RESULT_EINVAL };
+    let (Some(p), Some(out)) = (rt.guest.writable(buf, len), rt.guest.writable(nread, 8)) else {
+        return RESULT_EINVAL;
+    };
+    if len < d.frame_max {
+        return RESULT_EINVAL;
+    }
+    // SAFETY: `p` is `len` >= frame_max writable bytes of guest memory
+    // (checked above).
+    receive(|| unsafe { gate::read(d.fd, p, d.frame_max as usize) }, d.frame_max, out)
 }
 
 /// `net_readv` hypercall: one frame scattered over the guest's pieces.
@@ -402,25 +411,9 @@ pub extern "C" fn net_readv(handle: u32, iov: u64, iovcnt: u64, nread: u64) -> u
     if total < d.frame_max {
         return RESULT_EINVAL;
     }
-    // As in `net_read`: a frame the tap cut is dropped.
-    let mut n = -(libc::EAGAIN as i64);
-    for _ in 0..8 {
-        // SAFETY: every piece is writable guest memory (checked above).
-        n = unsafe { gate::readv(d.fd, &host[..iovcnt as usize]) };
-        if n <= total as i64 {
-            break;
-        }
-        n = -(libc::EAGAIN as i64);
-    }
-    if n == -(libc::EAGAIN as i64) || n == -(libc::EINTR as i64) {
-        return RESULT_AGAIN;
-    }
-    if n < 0 {
-        return RESULT_EUNSPEC;
-    }
-    // SAFETY: `out` is 8 writable bytes of guest memory (checked).
-    unsafe { core::ptr::write_unaligned(out.cast::<u64>(), n as u64) };
-    RESULT_OK
+    let pieces = &host[..iovcnt as usize];
+    // SAFETY: every piece is writable guest memory (checked above).
+    receive(|| unsafe { gate::readv(d.fd, pieces) }, total, out)
 }
 
 /// `net_write` hypercall.
