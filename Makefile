@@ -56,13 +56,15 @@ initramfs: tender
 	scripts/build-init.sh target/init </dev/null
 
 # The guest userland: busybox from Debian's source (no MMU, musl
-# static-pie, hush as /bin/sh), and the root disk build/rootfs.ext4 made
-# from it and userland/rootfs with mke2fs -d (reproducible, no root).
+# static-pie, hush as /bin/sh), musl's dynamic loader from Debian's source
+# (with its no-MMU fallback), and the root disk build/rootfs.ext4 made
+# from them and userland/rootfs with mke2fs -d (reproducible, no root).
 busybox: setup
 	scripts/build-busybox.sh build/busybox </dev/null
 
 image: busybox
-	scripts/build-image.sh build/busybox/busybox build/rootfs.ext4 </dev/null
+	scripts/build-musl.sh build/musl </dev/null
+	scripts/build-image.sh build/busybox/busybox build/musl/ld-musl-x86_64.so.1 build/rootfs.ext4 </dev/null
 
 # Boot Linux from build/rootfs.ext4 into a shell on the console: on a
 # terminal an interactive login shell (Ctrl-D or poweroff ends the guest),

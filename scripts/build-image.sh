@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Build the guest's root file system: an ext4 image with busybox (hush as
-# /bin/sh, busybox init as /sbin/init) and the skeleton in userland/rootfs,
+# /bin/sh, busybox init as /sbin/init), musl's dynamic loader and the
+# skeleton in userland/rootfs,
 # made with `mke2fs -d` from a staging directory: no root privileges, no
 # mounting.
 #
-#   scripts/build-image.sh BUSYBOX OUT_IMAGE
+#   scripts/build-image.sh BUSYBOX MUSL_LDSO OUT_IMAGE
 #
-# e.g. scripts/build-image.sh build/busybox/busybox build/rootfs.ext4.
+# e.g. scripts/build-image.sh build/busybox/busybox
+# build/musl/ld-musl-x86_64.so.1 build/rootfs.ext4 (MUSL_LDSO from
+# scripts/build-musl.sh).
 # OUT_IMAGE is a 128 MiB sparse file with a journal; the staging directory
 # OUT_IMAGE.staging is kept for inspection. Contents: /bin/busybox and a
 # symbolic link for each applet where `busybox --list-full` puts it;
+# MUSL_LDSO as /lib/ld-musl-x86_64.so.1 (the PT_INTERP of musl's dynamic
+# programs) and /lib/libc.so, a symbolic link to it (musl's libc.so is its
+# loader: a program's DT_NEEDED libc.so resolves to the loader itself);
 # userland/rootfs copied as it is (inittab, rcS, the console session,
 # profile, motd, passwd, group, hostname, hosts, udhcpc's script: the
 # comments in /etc/inittab say how boot and power-off work; passwd, group
@@ -35,15 +41,16 @@
 # version or configuration can give other bytes.
 #
 # Installs e2fsprogs when missing. Does nothing when OUT_IMAGE is newer
-# than this script, BUSYBOX and everything under userland/.
+# than this script, BUSYBOX, MUSL_LDSO and everything under userland/.
 set -euo pipefail
-if [ $# -ne 2 ]; then
-    echo "usage: scripts/build-image.sh BUSYBOX OUT_IMAGE" >&2
+if [ $# -ne 3 ]; then
+    echo "usage: scripts/build-image.sh BUSYBOX MUSL_LDSO OUT_IMAGE" >&2
     exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 busybox=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-image=$2
+ldso=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+image=$3
 skel=$root/userland/rootfs
 staging=$image.staging
 size=128M
@@ -55,9 +62,13 @@ if [ ! -x "$busybox" ]; then
     echo "build-image: $busybox is missing (run scripts/build-busybox.sh)" >&2
     exit 1
 fi
+if [ ! -f "$ldso" ] || ! readelf -h "$ldso" 2>/dev/null | grep -c 'Type: *DYN' >/dev/null; then
+    echo "build-image: $ldso is missing or not a shared object (run scripts/build-musl.sh)" >&2
+    exit 1
+fi
 
 up_to_date() {
-    [ -e "$image" ] && [ "$image" -nt "$0" ] && [ "$image" -nt "$busybox" ] || return 1
+    [ -e "$image" ] && [ "$image" -nt "$0" ] && [ "$image" -nt "$busybox" ] && [ "$image" -nt "$ldso" ] || return 1
     # Newer files, and directories changed by an added or removed file.
     [ -z "$(find "$root/userland" -newer "$image" -print -quit)" ]
 }
@@ -80,7 +91,7 @@ fi
 mkdir -p "$(dirname "$image")"
 rm -rf "$staging"
 mkdir -p "$staging"
-for d in bin sbin usr usr/bin usr/sbin dev proc sys run mnt var home etc etc/init.d; do
+for d in bin sbin lib usr usr/bin usr/sbin dev proc sys run mnt var home etc etc/init.d; do
     mkdir -p "$staging/$d"
     chmod 0755 "$staging/$d"
 done
@@ -88,6 +99,10 @@ mkdir -m 1777 "$staging/tmp"
 mkdir -m 0700 "$staging/root"
 cp "$busybox" "$staging/bin/busybox"
 chmod 0755 "$staging/bin/busybox"
+# musl's loader, and libc.so for programs that name it (see the header).
+cp "$ldso" "$staging/lib/ld-musl-x86_64.so.1"
+chmod 0755 "$staging/lib/ld-musl-x86_64.so.1"
+ln -s ld-musl-x86_64.so.1 "$staging/lib/libc.so"
 
 # One relative link per applet (the image also reads right when mounted
 # elsewhere), where busybox's own installer would put it.
