@@ -2,13 +2,15 @@
  * The spawn benchmark of make bench (section disk-spawn), run as the same
  * static-pie both in the Linux guest and natively on the host:
  *
- *   spawn N PATH [ARGV0]
+ *   spawn N PATH [ARGV0 [ARG...]]
  *
- * N times posix_spawn(PATH) with argv { ARGV0 (default PATH) } and the
- * current environment, then waitpid it, checking that it exited 0.
+ * N times posix_spawn(PATH) with argv { ARGV0 (default PATH), ARG... } and
+ * the current environment, then waitpid it, checking that it exited 0.
  * Prints "spawn N US" in microseconds per spawn+wait (the mean over N).
  * In the guest PATH is /bin/true on the ext4 root (busybox's applet link;
- * musl's posix_spawn is a vfork-style clone there and on the host).
+ * musl's posix_spawn is a vfork-style clone there and on the host); the
+ * linux-programs section runs it chrooted into Debian's programs tree on
+ * Debian's /bin/true, perl -e 1 and python3 -c pass.
  */
 #include <spawn.h>
 #include <stdio.h>
@@ -21,15 +23,17 @@ extern char **environ;
 int main(int argc, char **argv)
 {
 	struct timespec a, b;
-	char *args[2];
+	char *path_only[2], **args;
 	long n, i;
 
-	if (argc < 3 || argc > 4 || (n = atol(argv[1])) < 1) {
-		fprintf(stderr, "usage: spawn N PATH [ARGV0]\n");
+	if (argc < 3 || (n = atol(argv[1])) < 1) {
+		fprintf(stderr, "usage: spawn N PATH [ARGV0 [ARG...]]\n");
 		return 2;
 	}
-	args[0] = argc == 4 ? argv[3] : argv[2];
-	args[1] = NULL;
+	/* argv[3..] as they are (argv ends with NULL), or { PATH, NULL }. */
+	path_only[0] = argv[2];
+	path_only[1] = NULL;
+	args = argc >= 4 ? argv + 3 : path_only;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (i = 0; i < n; i++) {
 		pid_t pid;

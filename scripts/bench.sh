@@ -11,21 +11,26 @@
 # linux-boot, linux-syscall, linux-spawn (the Linux guest, build/linux.nabla
 # on target/init/test.cpio), then disk-boot, disk-io, disk-fsync,
 # disk-spawn, disk-rss (the Linux guest booting a copy of
-# build/rootfs.ext4, with a second ext4 disk), then linux-net-tcp,
+# build/rootfs.ext4, with a second ext4 disk), then linux-programs (that
+# guest running Debian's glibc programs from build/programs.ext4, `make
+# programs`, against the same programs natively), then linux-net-tcp,
 # linux-net-rr, linux-net-http (that guest with eth0 on a tap, against the
 # same servers between two network namespaces over a veth pair).
 # ONLY=NAMES (comma- or space-separated; "linux" stands for the three
-# Linux ones, "disk" for the five disk ones, "linux-net" for the three
-# network ones) runs just those, e.g. `ONLY=linux scripts/bench.sh`.
+# Linux ones (not linux-programs), "disk" for the five disk ones,
+# "linux-net" for the three network ones) runs just those, e.g.
+# `ONLY=linux scripts/bench.sh`.
 # Environment: RUNS (unikernel boot runs, 500), LINUX_RUNS (Linux boot
 # runs, 50), DISK_RUNS (disk boot runs, 50), ROUNDS (interleaved rounds of
 # the other sections, 3), PINGS (net, 20000), FSYNCS (disk-fsync calls,
 # 500), SPAWNS (disk-spawn spawns, 1000), NET_ROUNDS (interleaved rounds
 # of the linux-net sections, 3), NET_SECS (seconds per netbench and wrk
-# run, 2), NET_PINGS (echoes per ping run, 1000). The disk-io section drops
-# the host's page cache and the linux-net ones create network namespaces
-# (both need root); linux-net-http needs wrk. The linux-net sections take
-# about 100 s.
+# run, 2), NET_PINGS (echoes per ping run, 1000), PROG_SPAWNS (linux-programs
+# /bin/true spawns, 200), PROG_INTERP_SPAWNS (its perl and python3 spawns,
+# 20), PROG_PROCS (its sleep instances, 10). The disk-io section drops
+# the host's page cache, linux-programs chroots and the linux-net ones
+# create network namespaces (all need root); linux-net-http needs wrk.
+# The linux-net sections take about 100 s, linux-programs about 15 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +41,7 @@ want() {
     local o
     [ -z "${ONLY:-}" ] && return 0
     for o in ${ONLY//,/ }; do
-        [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* && $1 != linux-net-* ]]; } ||
+        [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* && $1 != linux-net-* && $1 != linux-programs ]]; } ||
             { [ "$o" = linux-net ] && [[ $1 == linux-net-* ]]; } ||
             { [ "$o" = disk ] && [[ $1 == disk-* ]]; } && return 0
     done
@@ -44,6 +49,21 @@ want() {
 }
 mkdir -p target/bench
 cc -O2 -static -o target/bench/hello-static bench/hello.c
+# linux-programs' own inputs, checked before any section runs.
+prog_img=build/programs.ext4 prog_tree=$PWD/build/programs/root
+if want linux-programs; then
+    for f in "$prog_img" "$prog_tree/bin/true" "$prog_tree/bin/sleep" "$prog_tree/usr/bin/perl" \
+        "$prog_tree/usr/bin/python3"; do
+        if [ ! -e "$f" ]; then
+            echo "bench: $f is missing: the linux-programs section needs 'make programs' first" >&2
+            exit 1
+        fi
+    done
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bench: the linux-programs section chroots natively: it needs root" >&2
+        exit 1
+    fi
+fi
 
 if want boot; then
     {
@@ -243,7 +263,7 @@ disk_root=target/bench/root.img disk_img=target/bench/disk1.img disk_dir=target/
 disk_boot=(target/release/nabla-tender --quiet --mem=128 "--block=$disk_root" build/linux.nabla quiet)
 disk_tender=(target/release/nabla-tender --quiet --mem=512 "--block=$disk_root" "--block:disk1=$disk_img" build/linux.nabla quiet)
 if want disk-boot || want disk-io || want disk-fsync || want disk-spawn || want disk-rss ||
-    want linux-net-tcp || want linux-net-rr || want linux-net-http; then
+    want linux-programs || want linux-net-tcp || want linux-net-rr || want linux-net-http; then
     for f in build/linux.nabla build/rootfs.ext4 build/busybox/busybox; do
         if [ ! -e "$f" ]; then
             echo "bench: $f is missing: the disk and network benchmarks need 'make kernel busybox image' first" >&2
@@ -463,6 +483,153 @@ if want disk-rss; then
     printf '  %-44s VmRSS %7s  VmHWM %7s\n' "native busybox sh (hush), idle (baseline)" "$nrm" "$(m "${nh[@]}")"
     printf '  %-44s VmRSS %7s  VmHWM %7s\n' "nabla-tender, Linux guest idle at its shell" "$grm" "$(m "${gh[@]}")"
     echo "  ratio guest / native hush: $(ratio "$grm" "$nrm") (no native equivalent of a whole idle system)"
+fi
+
+# ---- Debian's programs: build/programs.ext4 (from `make programs`:
+# Debian 12's own glibc binaries, dynamically linked, unmodified; its tree
+# is build/programs/root) attached read-only as disk2 (/dev/vdc, mounted
+# on /run/p) next to the root copy and disk1 (the helpers), with --mem=512;
+# the same script runs chrooted into the image in the guest and into the
+# tree natively (in a mount namespace of its own, as root: /dev, proc, and
+# a tmpfs /tmp holding bench/spawn.c's static-pie). ----
+# Exec to exit: PROG_SPAWNS x (posix_spawn + waitpid) of Debian's
+# /bin/true (coreutils) and PROG_INTERP_SPAWNS of perl -e 1 and python3 -c
+# pass, timed by the spawn helper, us per spawn. A program the guest cannot
+# run (Debian's python3.11 is linked at a fixed address, ET_EXEC, which
+# no-MMU Linux refuses) is measured natively and its guest cell says why,
+# with the guest shell's own message. Memory per running process:
+# PROG_PROCS instances of `sleep 1000` started in the background (Debian's
+# coreutils sleep, chrooted; then busybox's sleep, the musl static-pie of
+# the root image, natively a link named sleep to build/busybox/busybox),
+# in the guest MemAvailable (and MemFree) of /proc/meminfo before them less
+# after them, over PROG_PROCS, in KiB: whatever the kernel spends on them,
+# their memory, its own structures and their share of what they map in
+# common; natively their summed Pss (and Rss) from /proc/PID/smaps_rollup
+# over PROG_PROCS (the host's meminfo moves with everything else the host
+# runs: too noisy for this), which leaves out the kernel's structures
+# (page tables, kernel stacks). Medians of ROUNDS interleaved rounds (one
+# boot per round).
+if want linux-programs; then
+    ROUNDS=${ROUNDS:-3} PROG_SPAWNS=${PROG_SPAWNS:-200} PROG_INTERP_SPAWNS=${PROG_INTERP_SPAWNS:-20}
+    PROG_PROCS=${PROG_PROCS:-10}
+    prog_tender=(target/release/nabla-tender --quiet --mem=512 "--block=$disk_root" "--block:disk1=$disk_img"
+        "--block:disk2=$prog_img:ro" build/linux.nabla quiet)
+    ln -sfn "$PWD/build/busybox/busybox" target/bench/sleep
+    # Python runs in the guest only if it is a PIE.
+    py_pie=1
+    readelf -h "$prog_tree/usr/bin/python3" | grep -c 'Type: *DYN' >/dev/null || py_pie=""
+    # The measuring script, for the guest's hush and the host's sh: R is
+    # the tree's root, BB_SLEEP busybox's sleep. Each figure is one line
+    # "NAME FIGURES" (the spawn helper's "spawn N US"; "mem N AVAIL FREE
+    # [PSS]" with N the instances that ran).
+    prog_script() {
+        cat <<SCRIPT
+R=$1 BB_SLEEP=$2
+echo "true \$(chroot \$R /tmp/spawn $PROG_SPAWNS /bin/true)"
+echo "perl \$(chroot \$R /tmp/spawn $PROG_INTERP_SPAWNS /usr/bin/perl perl -e 1)"
+if [ -n "$py_pie" ] || [ \$R != /run/p ]; then
+    echo "python \$(chroot \$R /tmp/spawn $PROG_INTERP_SPAWNS /usr/bin/python3 python3 -c pass)"
+else
+    echo "python-error \$(chroot \$R /usr/bin/python3 -c pass 2>&1 | head -n 1)"
+fi
+for what in glibc busybox; do
+    if [ \$what = glibc ]; then chroot \$R /bin/sleep 0; else \$BB_SLEEP 0; fi
+    a0=\$(awk '/^MemAvailable:/ {print \$2}' /proc/meminfo) f0=\$(awk '/^MemFree:/ {print \$2}' /proc/meminfo)
+    pids="" i=0
+    while [ \$i -lt $PROG_PROCS ]; do
+        if [ \$what = glibc ]; then chroot \$R /bin/sleep 1000 & else \$BB_SLEEP 1000 & fi
+        pids="\$pids \$!" i=\$((i + 1))
+    done
+    sleep 1
+    a1=\$(awk '/^MemAvailable:/ {print \$2}' /proc/meminfo) f1=\$(awk '/^MemFree:/ {print \$2}' /proc/meminfo)
+    n=0 pss=0 rss=0
+    for p in \$pids; do
+        [ "\$(cat /proc/\$p/comm 2>/dev/null)" = sleep ] || continue
+        n=\$((n + 1))
+        [ -e /proc/\$p/smaps_rollup ] || continue
+        pss=\$((pss + \$(awk '/^Pss:/ {print \$2}' /proc/\$p/smaps_rollup)))
+        rss=\$((rss + \$(awk '/^Rss:/ {print \$2}' /proc/\$p/smaps_rollup)))
+    done
+    kill \$pids 2>/dev/null
+    wait
+    echo "mem-\$what \$n \$(( (a0 - a1) / $PROG_PROCS )) \$(( (f0 - f1) / $PROG_PROCS )) \$((pss / $PROG_PROCS)) \$((rss / $PROG_PROCS))"
+done
+SCRIPT
+    }
+    prog_guest() {
+        local out
+        out=$({
+            echo 'mount /dev/vdb /mnt && mkdir -p /run/p && mount -o ro /dev/vdc /run/p &&'
+            echo 'mount -t tmpfs tmpfs /run/p/tmp && mount -t proc proc /run/p/proc &&'
+            echo 'mount -t devtmpfs devtmpfs /run/p/dev && cp /mnt/spawn /run/p/tmp/spawn || echo SETUP-FAILED'
+            prog_script /run/p /bin/sleep
+        } | "${prog_tender[@]}" 2>&1 | tr -d '\r') ||
+            { printf 'bench: the guest failed running the linux-programs script:\n%s\n' "$out" >&2; return 1; }
+        grep -v '^reboot: ' <<<"$out"
+    }
+    prog_native() {
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        unshare -m --propagation private /bin/sh -c 'set -e
+            mount --rbind /dev "$0/dev"; mount -t proc proc "$0/proc"; mount -t tmpfs tmpfs "$0/tmp"
+            cp target/bench/spawn "$0/tmp/spawn"
+            set +e; eval "$1"' "$prog_tree" "$(prog_script "$prog_tree" "$PWD/target/bench/sleep")" 2>&1
+    }
+    # One figure from a run's output: field $3 of the line "$2 ..." (the
+    # words after the name); fails, with the output, when it is missing or
+    # a memory line counts fewer instances than were started.
+    prog_field() {
+        local line
+        line=$(figure "$2" "$1") || return 1
+        if [[ $2 == mem-* ]] && [ "${line%% *}" != "$PROG_PROCS" ]; then
+            printf 'bench: only %s of %s %s instances ran:\n%s\n' "${line%% *}" "$PROG_PROCS" "$2" "$1" >&2
+            return 1
+        fi
+        awk -v i="$3" '{print $i}' <<<"$line"
+    }
+    mkdisk
+    declare -A pn=() pg=()
+    for _ in $(seq "$ROUNDS"); do
+        nat=$(prog_native) || { printf 'bench: the native linux-programs run failed:\n%s\n' "$nat" >&2; exit 1; }
+        gst=$(prog_guest)
+        for k in true perl python; do
+            pn[$k]+="$(prog_field "$nat" "$k" 3) "
+        done
+        for k in true perl; do
+            pg[$k]+="$(prog_field "$gst" "$k" 3) "
+        done
+        if [ -n "$py_pie" ]; then
+            pg[python]+="$(prog_field "$gst" python 3) "
+        else
+            py_err=$(figure python-error "$gst")
+        fi
+        for k in mem-glibc mem-busybox; do
+            pn[$k]+="$(prog_field "$nat" "$k" 4) " pn[$k-rss]+="$(prog_field "$nat" "$k" 5) "
+            pg[$k]+="$(prog_field "$gst" "$k" 2) " pg[$k-free]+="$(prog_field "$gst" "$k" 3) "
+        done
+    done
+    med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+    echo
+    echo "linux programs: Debian 12's glibc programs (build/programs.ext4, chrooted), median of $ROUNDS interleaved rounds"
+    printf '  %-52s %10s %10s %7s\n' "exec to exit, us per posix_spawn + waitpid" native guest ratio
+    row() {
+        local n g
+        n=$(med "${pn[$2]}") g=$(med "${pg[$2]:-}")
+        printf '  %-52s %10s %10s %6sx\n' "$1" "$n" "$g" "$(ratio "$g" "$n")"
+    }
+    row "/bin/true (coreutils, dynamic glibc), $PROG_SPAWNS x" true
+    row "perl -e 1, $PROG_INTERP_SPAWNS x" perl
+    if [ -n "$py_pie" ]; then
+        row "python3 -c pass, $PROG_INTERP_SPAWNS x" python
+    else
+        printf '  %-52s %10s %10s\n' "python3 -c pass, $PROG_INTERP_SPAWNS x" "$(med "${pn[python]}")" "-"
+        echo "    (guest: \"$py_err\": Debian's python3.11 is ET_EXEC, which no-MMU cannot run)"
+    fi
+    printf '  %-52s %10s %10s %7s\n' "memory per running process, KiB ($PROG_PROCS x sleep 1000)" native guest ratio
+    for k in mem-glibc mem-busybox; do
+        [ $k = mem-glibc ] && d="coreutils sleep (dynamic glibc)" || d="busybox sleep (musl static-pie)"
+        row "$d" "$k"
+        echo "    (native Pss; guest MemAvailable drop. Native Rss $(med "${pn[$k-rss]}"), guest MemFree drop $(med "${pg[$k-free]}"))"
+    done
 fi
 
 # ---- The Linux guest on the network: build/linux.nabla as above (the root
