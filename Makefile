@@ -23,7 +23,7 @@ STATIC_DIR := target/$(TRIPLE)/release
 C_GUEST_NAMES := hello blk tls ssp names
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
-.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs busybox image
+.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs busybox image programs
 
 all: tender guests c-guests
 
@@ -66,6 +66,12 @@ image: busybox
 	scripts/build-musl.sh build/musl </dev/null
 	scripts/build-image.sh build/busybox/busybox build/musl/ld-musl-x86_64.so.1 build/rootfs.ext4 </dev/null
 
+# Debian 12's own programs (glibc, unmodified) for tests/linux_programs.rs:
+# fetched with apt-get download, unpacked under build/programs/root and
+# imaged as build/programs.ext4 (cached: nothing to do when up to date).
+programs: setup
+	scripts/build-programs.sh build/programs.ext4 </dev/null
+
 # Boot Linux from build/rootfs.ext4 into a shell on the console: on a
 # terminal an interactive login shell (Ctrl-D or poweroff ends the guest),
 # else the shell reads commands from standard input until it ends. (The
@@ -85,12 +91,12 @@ lint: setup
 unit: setup
 	$(CARGO) test --release --workspace --exclude nabla-tests
 
-integration: all kernel initramfs image
+integration: all kernel initramfs image programs
 	$(CARGO) test --release -p nabla-tests
 
 test: lint unit integration
 
-bench: all kernel initramfs image
+bench: all kernel initramfs image programs
 	scripts/bench.sh
 
 # Debian's linux-source-6.12, fetched and extracted once under build/.
