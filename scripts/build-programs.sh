@@ -63,6 +63,7 @@ PROGRAMS=(
     grep sed mawk diffutils    # text tools
     gzip bzip2 xz-utils tar zstd
     python3.11 python3-minimal # the interpreter, its standard library, /usr/bin/python3
+    libpython3.11              # the same interpreter as a shared library (see below)
     sqlite3
     bash dash perl-base
     libc6 libc-bin             # ld.so and libc (pulled in anyway), ldconfig
@@ -83,15 +84,25 @@ CHECKS=(
     "/bin/tar --version|GNU tar"
     "/usr/bin/zstd --version|Zstandard CLI"
     "/usr/bin/python3 -c import\ sqlite3,ssl,json,hashlib,ctypes,lzma,bz2,zlib,readline;print(sqlite3.sqlite_version)|3."
+    "/usr/local/bin/python3 -c import\ sys,json;print(sys.prefix,sys.version_info[:2])|/usr (3, 11)"
     "/usr/bin/sqlite3 :memory: select\ 6*7;|42"
     "/bin/bash -c echo\ \$BASH_VERSION|5.2"
     "/bin/dash -c echo\ dash|dash"
     "/usr/bin/perl -e print\ 6*7|42"
 )
 
+# Debian's /usr/bin/python3.11 is not position-independent (ET_EXEC),
+# which no-MMU Linux cannot run: tests/programs/python3.c, CPython's own
+# one-line main, built as a PIE against Debian's libpython3.11.so.1.0,
+# becomes /usr/local/bin/python3 (the interpreter and its library stay
+# Debian's).
+launcher=$root/tests/programs/python3.c
+inputs_hash() {
+    cat "$0" "$launcher" | sha256sum | cut -d' ' -f1
+}
 up_to_date() {
-    [ -f "$image" ] && [ -f "$stamp" ] && [ -x "$tree/usr/bin/python3" ] || return 1
-    [ "$(cat "$stamp")" = "$(sha256sum <"$0" | cut -d' ' -f1)" ]
+    [ -f "$image" ] && [ -f "$stamp" ] && [ -x "$tree/usr/local/bin/python3" ] || return 1
+    [ "$(cat "$stamp")" = "$(inputs_hash)" ]
 }
 if up_to_date; then
     echo "build-programs: $image is up to date"
@@ -185,6 +196,9 @@ printf '%s\n' 'root:x:0:0:root:/root:/bin/bash' 'nobody:x:65534:65534:nobody:/no
 printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$tree/etc/group"
 chmod 0644 "$tree/etc/passwd" "$tree/etc/group"
 in_tree /sbin/ldconfig
+mkdir -p "$tree/usr/local/bin"
+gcc -O2 -Wall -Wextra -Werror -fPIE -pie -o "$tree/usr/local/bin/python3" "$launcher" \
+    "$tree/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
 in_tree /usr/bin/python3 -E -m compileall -q /usr/lib/python3.11 >/dev/null
 
 # 4. Check: NEEDED libraries inside the tree, then the programs.
@@ -239,5 +253,5 @@ e2fsck -fn "$image.tmp" >"$image.fsck" 2>&1 || {
 }
 rm -f "$image.fsck"
 mv "$image.tmp" "$image"
-sha256sum <"$0" | cut -d' ' -f1 >"$stamp"
+inputs_hash >"$stamp"
 echo "build-programs: built $image (${size_mib} MiB, $nfiles files, a tree of $((kib / 1024)) MiB)"

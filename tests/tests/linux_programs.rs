@@ -398,7 +398,7 @@ const MAC: &str = "--net-mac:eth0=02:00:00:00:00:02";
 const IP: &str = "ip=10.0.0.2::10.0.0.1:255.255.255.0::eth0:off";
 
 /// The environment of every program in the tree.
-const ENV: &str = "env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/root LC_ALL=C";
+const ENV: &str = "env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root LC_ALL=C";
 
 /// Mount the programs' disk on /mnt in the guest, as the host side sees
 /// its tree: read-only, tmpfs /tmp, proc, devtmpfs /dev.
@@ -691,7 +691,7 @@ fn python_http_server_serves_concurrent_requests() {
         PY";
     g.cmd(server, 10);
     let start = format!(
-        "{ENV} chroot /mnt /usr/bin/python3 /tmp/server.py > /tmp/server.log 2>&1 &\n\
+        "{ENV} chroot /mnt /usr/local/bin/python3 /tmp/server.py > /tmp/server.log 2>&1 &\n\
          pid=$!; n=0\n\
          while ! netstat -ltn | grep -q ':8000 ' && kill -0 $pid 2>/dev/null && [ $n -lt 1500 ]; do n=$((n + 1)); sleep 0.02; done\n\
          if netstat -ltn | grep -q ':8000 '; then echo '@@listening@@'; else echo \"@@not listening@@\"; cat /tmp/server.log; fi"
