@@ -35,11 +35,7 @@ fn build(out: &Path, flags: &[&str]) {
 fn libraries(bin: &Path) -> Vec<PathBuf> {
     let out = Command::new("ldd").arg(bin).output().expect("ldd");
     assert!(out.status.success(), "ldd {}: {out:?}", bin.display());
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter(|w| w.starts_with('/'))
-        .map(PathBuf::from)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().filter(|w| w.starts_with('/')).map(PathBuf::from).collect()
 }
 
 /// A tree with /bin/mm, /bin/mm-static, their libraries and /bin/true
@@ -79,7 +75,7 @@ fn in_guest(img: &Path, prog: &str) -> Vec<String> {
         "mount -t ext4 /dev/vdb /mnt && mount -t proc proc /mnt/proc && mount -t tmpfs tmp /mnt/tmp\n\
          chroot /mnt {prog} nommu; echo \"exit $?\"\n"
     );
-    let r = shell_with(&["--mem=256", "--block", &root_img, &disk], &[], &script, 120);
+    let r = shell_with(&["--block", &root_img, &disk], &[], &script, 120);
     assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     program_lines(&r).into_iter().map(str::to_owned).collect()
 }
