@@ -106,9 +106,9 @@ static void *hole(void)
 }
 
 /*
- * MAP_FIXED inside one's own mappings. The file lives on a disk file
- * system: a read-only mapping of a tmpfs file is the file's own pages,
- * which no-MMU shares and MAP_FIXED must not write.
+ * MAP_FIXED inside one's own mappings, into anonymous memory and into a
+ * private mapping of a file (which no-MMU makes a copy of the process's
+ * own, on a disk as on a tmpfs).
  */
 static void map_fixed(void)
 {
@@ -323,8 +323,8 @@ static void children(void)
 int main(int argc, char **argv)
 {
 	nommu = argc > 1 && strcmp(argv[1], "nommu") == 0;
-	/* The file for the file-mapping checks sits next to the program: on
-	 * the guest's ext4 disk, not on a tmpfs (see map_fixed). */
+	/* The file for the file-mapping checks sits next to the program, on
+	 * the file system it runs from. */
 	const char *slash = strrchr(argv[0], '/');
 	snprintf(pattern_path, sizeof(pattern_path), "%.*s/mm-pattern", slash ? (int)(slash - argv[0]) : 1,
 		 slash ? argv[0] : ".");

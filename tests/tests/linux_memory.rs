@@ -7,7 +7,8 @@
 //! mappings and outside them, mprotect, partial munmap, mremap, madvise,
 //! the refused address-space reservation, the memory a thread costs and
 //! vfork; each check prints `ok NAME` or `FAIL NAME: ...`. The checks that
-//! only hold without an MMU run in the guest only (`mm nommu`).
+//! only hold without an MMU run in the guest only (`mm nommu`). The
+//! dynamic program runs from the disk and from a copy on a tmpfs.
 //! Needs `make kernel image tender`.
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
@@ -67,13 +68,16 @@ fn image(dir: &Path) -> PathBuf {
     img
 }
 
-/// Run `prog` from the image in the guest; the program's lines.
-fn in_guest(img: &Path, prog: &str) -> Vec<String> {
+/// Run `prog` from the image in the guest, chrooted into the disk, or
+/// into a copy of its tree on a tmpfs when `tmpfs`; the program's lines.
+fn in_guest(img: &Path, prog: &str, tmpfs: bool) -> Vec<String> {
     let root_img = format!("{}:ro", rootfs().display());
     let disk = format!("--block:disk1={}", img.display());
+    let root = if tmpfs { "/tmp/copy" } else { "/mnt" };
     let script = format!(
-        "mount -t ext4 /dev/vdb /mnt && mount -t proc proc /mnt/proc && mount -t tmpfs tmp /mnt/tmp\n\
-         chroot /mnt {prog} nommu; echo \"exit $?\"\n"
+        "mount -t ext4 /dev/vdb /mnt && mkdir /tmp/copy && cp -a /mnt/. /tmp/copy/\n\
+         mount -t proc proc {root}/proc && mount -t tmpfs tmp {root}/tmp\n\
+         chroot {root} {prog} nommu; echo \"exit $?\"\n"
     );
     let r = shell_with(&["--block", &root_img, &disk], &[], &script, 120);
     assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
@@ -99,14 +103,18 @@ fn glibc_memory_calls_in_the_guest() {
     let text = String::from_utf8_lossy(&native.stdout);
     assert!(native.status.success() && !text.contains("FAIL"), "natively:\n{text}");
 
-    let dynamic = in_guest(&img, "/bin/mm");
+    let dynamic = in_guest(&img, "/bin/mm", false);
     all_passed("dynamic PIE", &dynamic);
     // The checks that need no MMU ran too.
     for name in ["fixed-outside", "reservation-refused", "thread-memory", "fork-fails", "auxv-random"] {
         assert!(dynamic.iter().any(|l| l == &format!("ok {name}")), "no ok {name}:\n{}", dynamic.join("\n"));
     }
-    let stat = in_guest(&img, "/bin/mm-static");
+    let stat = in_guest(&img, "/bin/mm-static", false);
     all_passed("static-pie", &stat);
+    // The program, glibc's loader and libc on a tmpfs: the loader's
+    // read-only mapping of a library is a copy of its own there too.
+    let on_tmpfs = in_guest(&img, "/bin/mm", true);
+    all_passed("dynamic PIE on a tmpfs", &on_tmpfs);
     let thread = dynamic.iter().find(|l| l.starts_with("mm: threads:")).unwrap();
     eprintln!("guest: {thread}");
 }

@@ -213,9 +213,12 @@ const CASES: &[Case] = &[
         name: "xz",
         package: "xz-utils",
         rc: 0,
-        script: "$C xz -T1 -6 -c /tmp/words.txt | $C sha256sum\n\
-                 $C xz -T1 -c /tmp/words.txt | $C xz -dc | $C sha256sum\n\
-                 $C xz -T1 -c /tmp/words.txt > $T/w.xz && $C xz --robot -l /tmp/w.xz",
+        // Presets -3 and below: from -4 on (the default is -6) xz's
+        // encoder asks for one block of over 64 MiB, more than the largest
+        // mapping no-MMU gives here (README: Limits).
+        script: "$C xz -T1 -3 -c /tmp/words.txt | $C sha256sum\n\
+                 $C xz -T1 -0 -c /tmp/words.txt | $C xz -dc | $C sha256sum\n\
+                 $C xz -T1 -3 -c /tmp/words.txt > $T/w.xz && $C xz --robot -l /tmp/w.xz",
     },
     Case {
         name: "zstd",
