@@ -159,6 +159,16 @@ static void map_fixed(void)
 	/* mprotect: own ranges succeed, unmapped ones fail. */
 	check(mprotect(p, span, PROT_READ) == 0 && mprotect(p, span, PROT_READ | PROT_WRITE) == 0, "mprotect-own",
 	      "%s", strerror(errno));
+	/* glibc's _dl_make_stack_executable asks for the whole stack so;
+	 * a mapping that is not a stack refuses it. */
+	volatile char on_stack = 0;
+	void *sp_page = (void *)((uintptr_t)&on_stack & ~(uintptr_t)4095);
+	check(mprotect(sp_page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN) == 0 &&
+		      mprotect(sp_page, 4096, PROT_READ | PROT_WRITE | PROT_GROWSDOWN) == 0,
+	      "mprotect-growsdown", "%s", strerror(errno));
+	errno = 0;
+	check(mprotect(p, 4096, PROT_READ | PROT_GROWSDOWN) == -1 && errno == EINVAL, "mprotect-growsdown-not-stack",
+	      "errno %d", errno);
 	errno = 0;
 	check(mprotect(hole(), 4096, PROT_READ) == -1 && errno == ENOMEM, "mprotect-unmapped", "errno %d", errno);
 	if (nommu) {
@@ -215,7 +225,13 @@ static void remap(void)
 		void *r = mremap(q, new, 16 << 20, 0);
 		check(r == MAP_FAILED && errno == ENOMEM, "mremap-in-place", "%p errno %d", r, errno);
 	}
-	check(mremap(q, new, old, 0) == q && munmap(q, old) == 0, "mremap-shrink", "%s", strerror(errno));
+	check(mremap(q, new, old, 0) == q, "mremap-shrink", "%s", strerror(errno));
+	/* Grown again, the shrunk part reads as zeroes, not its old bytes. */
+	memset(q, 9, old);
+	unsigned char *g = mremap(q, old, 2 * old, MREMAP_MAYMOVE);
+	check(g != MAP_FAILED && g[old - 1] == 9 && all(g + old, old, 0), "mremap-regrow", "%s",
+	      g == MAP_FAILED ? strerror(errno) : "bytes");
+	check(g != MAP_FAILED && munmap(g, 2 * old) == 0, "mremap-unmap", "%s", strerror(errno));
 
 	/* realloc of an mmapped block (glibc's mremap_chunk). */
 	char *b = malloc(1 << 20);

@@ -358,10 +358,12 @@ fn one_writer_per_image_and_many_readers() {
 fn the_root_image_is_reproducible() {
     let dir = scratch("reproducible");
     let busybox = nabla_tests::root().join("build/busybox/busybox");
+    let loader = nabla_tests::root().join("build/musl/ld-musl-x86_64.so.1");
     let build = |name: &str| {
         let out = dir.join(name);
         let st = Command::new(nabla_tests::root().join("scripts/build-image.sh"))
             .arg(&busybox)
+            .arg(&loader)
             .arg(&out)
             .stdout(Stdio::null())
             .status()

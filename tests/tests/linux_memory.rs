@@ -118,3 +118,24 @@ fn glibc_memory_calls_in_the_guest() {
     let thread = dynamic.iter().find(|l| l.starts_with("mm: threads:")).unwrap();
     eprintln!("guest: {thread}");
 }
+
+/// Exec puts the arguments, their pointers and the aux vector on the new
+/// program's stack: 16,000 of them under a 128 KiB stack limit must fit,
+/// with nothing written below the stack (the guest goes on and the kernel
+/// logs no fault).
+#[test]
+fn many_arguments_fit_a_small_stack() {
+    let dir = scratch("glibc-args");
+    let img = image(&dir);
+    let root_img = format!("{}:ro", rootfs().display());
+    let disk = format!("--block:disk1={}", img.display());
+    let script = "mount -t ext4 /dev/vdb /mnt\n\
+                  ulimit -s 128\n\
+                  chroot /mnt /bin/true $(seq 1 16000); echo \"true $?\"\n\
+                  chroot /mnt /bin/mm-static $(seq 1 16000) > /dev/null; echo \"mm $?\"\n\
+                  echo after\n";
+    let r = shell_with(&["--block", &root_img, &disk], &[], script, 120);
+    assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let lines = program_lines(&r);
+    assert_eq!(lines, ["true 0", "mm 0", "after"], "{}", r.stdout);
+}
