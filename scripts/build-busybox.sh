@@ -74,23 +74,9 @@ command -v dpkg-source >/dev/null || apt_install dpkg-dev
 
 # The source, once: the newest 1.35.0 revision in bookworm main.
 if [ ! -f "$stamp" ]; then
-    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/src"
-    cat >"$apt_dir/sources.list" <<LIST
-deb-src http://deb.debian.org/debian bookworm main
-LIST
-    opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-          -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" -q)
-    # As root, apt would warn that its _apt sandbox user cannot write here.
-    [ "$(id -u)" -ne 0 ] || opts+=(-o APT::Sandbox::User=root)
     echo "build-busybox: fetching Debian's busybox 1.35.0 source package"
-    apt-get "${opts[@]}" update
-    version=$(apt-cache "${opts[@]}" showsrc busybox | awk '$1 == "Version:" && $2 ~ /^1:1\.35\.0-/ {print $2}' | sort -V | tail -n 1)
-    if [ -z "$version" ]; then
-        echo "build-busybox: busybox 1.35.0 is not in bookworm main" >&2
-        exit 1
-    fi
     rm -rf "$src"
-    (cd "$apt_dir/src" && apt-get "${opts[@]}" source "busybox=$version")
+    version=$("$root/scripts/debian-source.sh" busybox '^1:1\.35\.0-' "$apt_dir" "$apt_dir/src")
     if [ ! -f "$src/Makefile" ]; then
         echo "build-busybox: apt-get source did not give $src" >&2
         exit 1

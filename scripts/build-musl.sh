@@ -85,23 +85,9 @@ command -v musl-gcc >/dev/null && [ -f "$debian_libc" ] || apt_install musl-tool
 
 # The source, once: the newest 1.2.3 revision in bookworm main.
 if [ ! -f "$stamp" ]; then
-    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$src_parent"
-    cat >"$apt_dir/sources.list" <<LIST
-deb-src http://deb.debian.org/debian bookworm main
-LIST
-    opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-          -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" -q)
-    # As root, apt would warn that its _apt sandbox user cannot write here.
-    [ "$(id -u)" -ne 0 ] || opts+=(-o APT::Sandbox::User=root)
     echo "build-musl: fetching Debian's musl 1.2.3 source package"
-    apt-get "${opts[@]}" update
-    version=$(apt-cache "${opts[@]}" showsrc musl | awk '$1 == "Version:" && $2 ~ /^1\.2\.3-/ {print $2}' | sort -V | tail -n 1)
-    if [ -z "$version" ]; then
-        echo "build-musl: musl 1.2.3 is not in bookworm main" >&2
-        exit 1
-    fi
     rm -rf "$src"
-    (cd "$src_parent" && apt-get "${opts[@]}" source "musl=$version")
+    version=$("$root/scripts/debian-source.sh" musl '^1\.2\.3-' "$apt_dir" "$src_parent")
     if [ ! -f "$src/configure" ] || [ ! -f "$src/ldso/dynlink.c" ]; then
         echo "build-musl: apt-get source did not give $src" >&2
         exit 1
