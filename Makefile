@@ -8,7 +8,7 @@
 
 CARGO ?= cargo
 GUEST_NAMES := hello fixed exit abort quiet time globals tls fpu exception hostcall badabi trap \
-	blk maxdev console net net2 blkbench trapbench initrd compat refault busytick fsread
+	blk maxdev console net net2 blkbench trapbench clockbench initrd compat refault busytick fsread
 GUESTS := $(addprefix target/guests/,$(GUEST_NAMES))
 TENDER := target/release/nabla-tender
 KERNEL := build/linux.nabla

@@ -7,7 +7,7 @@
 # each, interleaved (see tests/src/bin/nabla-bench.rs); median, 10th and
 # 90th percentiles, and peak RSS.
 #
-# Sections, in order: boot, trap, block, net (unikernel guests), then
+# Sections, in order: boot, trap, clock, block, net (unikernel guests), then
 # linux-boot, linux-syscall, linux-spawn (the Linux guest, build/linux.nabla
 # on target/init/test.cpio), then disk-boot, disk-io, disk-fsync,
 # disk-spawn, disk-rss (the Linux guest booting a copy of
@@ -98,6 +98,28 @@ if want trap; then
     printf '  %-52s %8s\n' "bare seccomp trap round trip (the floor)" "$fm"
     printf '  %-52s %8s  (%sx the floor)\n' "guest syscall -> tender SIGSYS -> guest entry -> back" "$tm" \
         "$(awk -v a="$tm" -v b="$fm" 'BEGIN {printf "%.2f", a / b}')"
+fi
+
+# Clock: the clock_monotonic hypercall (clockbench), which the tender
+# serves through the host's vDSO, next to the same clock read natively
+# through the vDSO and by a raw clock_gettime syscall (the hypercall's
+# path without a vDSO); 1M calls each, medians of ROUNDS interleaved rounds.
+if want clock; then
+    ROUNDS=${ROUNDS:-3}
+    s=() v=() h=()
+    for _ in $(seq "$ROUNDS"); do
+        s+=("$($bench clock syscall 1000000)")
+        v+=("$($bench clock vdso 1000000)")
+        h+=("$(target/release/nabla-tender --quiet target/guests/clockbench 1000000)")
+    done
+    sm=$(printf '%s\n' "${s[@]}" | median) vm=$(printf '%s\n' "${v[@]}" | median) hm=$(printf '%s\n' "${h[@]}" | median)
+    echo
+    echo "clock: ns per CLOCK_MONOTONIC read, median of $ROUNDS rounds x 1M calls"
+    echo "  ($(target/release/nabla-tender --verbose --quiet target/guests/clockbench 1 2>&1 >/dev/null))"
+    printf '  %-52s %8s\n' "native clock_gettime syscall" "$sm"
+    printf '  %-52s %8s\n' "native clock_gettime through the vDSO" "$vm"
+    printf '  %-52s %8s  (%sx the native vDSO)\n' "guest clock_monotonic hypercall" "$hm" \
+        "$(awk -v a="$hm" -v b="$vm" 'BEGIN {printf "%.2f", a / b}')"
 fi
 
 # Block: sequential read and write of a 256 MiB file in 4 KiB, 64 KiB and

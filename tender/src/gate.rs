@@ -5,7 +5,11 @@
 //! storage, locks or the allocator. Every host syscall they need is a raw
 //! `syscall` instruction here, returning the kernel's `-errno` convention.
 //! The seccomp filter pins each of these syscalls to its arguments; see
-//! `sandbox.rs` and each module's `rules()`.
+//! `sandbox.rs` and each module's `rules()`. The one other code that may
+//! make a host syscall then is the host's vDSO `clock_gettime`, which
+//! [`clock_ns`] calls when `vdso::init` found it: on a host whose
+//! clocksource it cannot read from user mode it makes the same pinned
+//! `clock_gettime` syscall itself (see `vdso.rs`).
 //!
 //! Limits: x86_64 only.
 
@@ -94,11 +98,19 @@ pub unsafe fn readv(fd: i32, iov: &[libc::iovec]) -> i64 {
 }
 
 /// `clock_gettime(clock)` in nanoseconds (0 if the host refuses, which the
-/// filter never makes it do for the two clocks we use).
+/// filter never makes it do for the two clocks we use). Through the host's
+/// vDSO when `vdso::init` found it (no syscall at all when the host's
+/// clocksource is the TSC), else the raw syscall.
 pub fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let r = unsafe { syscall3(libc::SYS_clock_gettime, clock as u64, &raw mut ts as u64, 0) };
+    let r = match crate::vdso::clock_gettime() {
+        // SAFETY: `f` is the vDSO's clock_gettime (see `vdso.rs`): it only
+        // writes the valid, writable `ts`, and uses no TLS, lock or
+        // allocation, so it may run in hypercall context.
+        Some(f) => i64::from(unsafe { f(clock, &raw mut ts) }),
+        // SAFETY: `ts` is a valid, writable timespec.
+        None => unsafe { syscall3(libc::SYS_clock_gettime, clock as u64, &raw mut ts as u64, 0) },
+    };
     if r != 0 {
         return 0;
     }

@@ -5,7 +5,8 @@
 //! open devices, install signal handlers), the seccomp filter goes on last,
 //! and the tender jumps into the guest, never to return. After the jump the
 //! only tender code that runs is the hypercalls and the signal handlers,
-//! which use nothing but the raw syscalls of [`gate`].
+//! which use nothing but the raw syscalls of [`gate`] and the host's vDSO
+//! clock ([`vdso`]).
 
 pub mod elf;
 pub mod exit;
@@ -24,6 +25,7 @@ pub mod sandbox;
 pub mod signals;
 pub mod sysnames;
 pub mod terminal;
+pub mod vdso;
 
 /// `--version` text.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 6)");

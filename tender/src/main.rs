@@ -1,4 +1,4 @@
-//! `nabla-tender [--mem=MiB] [--quiet] [--initrd FILE] [DEVICES] KERNEL [-- ARGS...]`: the binary
+//! `nabla-tender [--mem=MiB] [--quiet] [--initrd FILE] [--verbose] [DEVICES] KERNEL [-- ARGS...]`: the binary
 //! users run. Parses the command line, sets up every module, loads the
 //! guest, installs the sandbox and jumps. See `exit.rs` for exit codes.
 
@@ -31,6 +31,10 @@ struct Cli {
     block: BlockArgs,
     #[command(flatten)]
     net: NetArgs,
+    /// Print the tender's start-up choices on stderr (which clock the
+    /// clock hypercalls use)
+    #[arg(long)]
+    verbose: bool,
     /// The guest: an x86_64 ELF built against nabla-platform
     #[arg(value_name = "KERNEL")]
     kernel: PathBuf,
@@ -87,6 +91,9 @@ fn run() -> ! {
     let image = elf::parse(data).unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
 
     let mut core = Core::setup(&cli.core).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
+    if cli.verbose {
+        eprintln!("nabla-tender: {}", nabla_tender::vdso::describe(&core.clock));
+    }
     let console = Console::setup(core.epfd);
     let vnet_guest = image.flags & GUEST_FLAG_NET_VNET_HDR != 0;
     let devices = Devices::setup(&image.manifest, &cli.block, &cli.net, vnet_guest, core.epfd)

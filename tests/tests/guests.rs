@@ -64,6 +64,23 @@ fn time_yields_and_clocks() {
     assert_eq!(r.stdout.matches("yield ").count(), 5, "{}", r.stdout);
 }
 
+/// `--verbose` names the clock the clock hypercalls use: the host's vDSO
+/// wherever the host maps one; the clock hypercall then runs (clockbench)
+/// and never goes backwards.
+#[test]
+fn verbose_names_the_vdso_clock() {
+    let r = run_guest(&["--quiet", "--verbose"], "clockbench", &["100000"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.trim().parse::<f64>().is_ok_and(|ns| ns > 0.0), "{}", r.stdout);
+    // SAFETY: getauxval only reads the aux vector.
+    let vdso = unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } != 0;
+    let want =
+        if vdso { "nabla-tender: clock: the vDSO's " } else { "nabla-tender: clock: the clock_gettime syscall (" };
+    assert!(r.stderr.starts_with(want) && r.stderr.lines().count() == 1, "{}", r.stderr);
+    let quiet = run_guest(&["--quiet"], "clockbench", &["1000"]);
+    assert!(quiet.code == Some(0) && quiet.stderr.is_empty(), "{quiet:?}");
+}
+
 #[test]
 fn globals_data_relocations_and_bss() {
     assert_success(&run_guest(&["--quiet"], "globals", &[]));

@@ -1,11 +1,14 @@
 //! The core module: guest memory, clocks, yield, exit/abort, TLS, traps.
 //!
 //! Set-up maps guest memory (`--mem`), creates the epoll fd that
-//! `yield_until` waits on, and detects FSGSBASE (with it, `set_tls_base`
-//! needs no syscall at all).
+//! `yield_until` waits on, detects FSGSBASE (with it, `set_tls_base`
+//! needs no syscall at all) and finds the host's vDSO `clock_gettime`
+//! (with it, the clocks need no syscall when the host's clocksource is the
+//! TSC; see `vdso.rs`).
 
 use crate::memory::{GuestMemory, MemError};
 use crate::sandbox::{Pin, Rules};
+use crate::vdso::VdsoError;
 use std::io;
 
 /// Default guest memory in MiB.
@@ -61,6 +64,9 @@ pub struct Core {
     pub epfd: i32,
     /// `wrfsbase` is available to user mode.
     pub fsgsbase: bool,
+    /// The vDSO `clock_gettime` the clocks use, or why they make the
+    /// syscall instead.
+    pub clock: Result<&'static str, VdsoError>,
 }
 
 impl Core {
@@ -74,7 +80,7 @@ impl Core {
         }
         // SAFETY: getauxval only reads the aux vector.
         let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
-        Ok(Core { mem, epfd, fsgsbase: hwcap2 & 2 != 0 })
+        Ok(Core { mem, epfd, fsgsbase: hwcap2 & 2 != 0, clock: crate::vdso::init() })
     }
 }
 
@@ -84,9 +90,12 @@ impl super::Module for Core {
     }
 
     fn rules(&self, r: &mut Rules) {
-        // clock_monotonic, yield_until: the monotonic clock only.
+        // clock_monotonic, yield_until: the monotonic clock only;
+        // clock_wall: the real-time clock only. Made by the vDSO's
+        // clock_gettime, with the clock id it was given, when the host's
+        // clocksource cannot be read from user mode, and by the gate
+        // itself on a host without a usable vDSO (see `vdso.rs`).
         r.allow(libc::SYS_clock_gettime, &[Pin::Eq(0, libc::CLOCK_MONOTONIC as u64)]);
-        // clock_wall: the real-time clock only.
         r.allow(libc::SYS_clock_gettime, &[Pin::Eq(0, libc::CLOCK_REALTIME as u64)]);
         // yield_until: wait on our epoll fd, bounded event count, no sigmask.
         r.allow(libc::SYS_epoll_pwait2, &[Pin::Eq(0, self.epfd as u64), Pin::Le(2, MAX_EVENTS), Pin::Eq(4, 0)]);

@@ -35,6 +35,11 @@
 //! (`SECCOMP_RET_TRAP`) to a SIGSYS handler that only sets the result and
 //! returns: the floor of any trap-based syscall path on this host. Both
 //! print nanoseconds per call.
+//!
+//! `nabla-bench clock syscall|vdso N` times N native
+//! `clock_gettime(CLOCK_MONOTONIC)` calls, as a raw `syscall` instruction
+//! (the clock hypercalls' path without a vDSO) or through the C library
+//! (the host's vDSO); prints nanoseconds per call.
 
 use std::ffi::CString;
 use std::time::Instant;
@@ -335,8 +340,35 @@ fn syscalls(trap: bool, n: u64) {
     println!("{:.1}", start.elapsed().as_nanos() as f64 / n as f64);
 }
 
+/// N monotonic clock reads by a raw syscall or through the vDSO.
+fn clocks(vdso: bool, n: u64) {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let start = Instant::now();
+    for _ in 0..n {
+        let r: i64;
+        if vdso {
+            // SAFETY: `ts` is a valid, writable timespec.
+            r = i64::from(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) });
+        } else {
+            // SAFETY: clock_gettime writes only the valid, writable `ts`;
+            // the `syscall` instruction clobbers only rax, rcx and r11.
+            unsafe {
+                std::arch::asm!("syscall", inlateout("rax") libc::SYS_clock_gettime => r,
+                    in("rdi") libc::CLOCK_MONOTONIC, in("rsi") &raw mut ts,
+                    lateout("rcx") _, lateout("r11") _, options(nostack));
+            }
+        }
+        assert_eq!(r, 0, "clock_gettime");
+        std::hint::black_box(&ts);
+    }
+    println!("{:.1}", start.elapsed().as_nanos() as f64 / n as f64);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "clock" && (args[2] == "syscall" || args[2] == "vdso") {
+        return clocks(args[2] == "vdso", args[3].parse().expect("N"));
+    }
     if args.len() == 3 && (args[1] == "getpid" || args[1] == "trap") {
         return syscalls(args[1] == "trap", args[2].parse().expect("N"));
     }
