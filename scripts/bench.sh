@@ -11,26 +11,32 @@
 # linux-boot, linux-syscall, linux-spawn (the Linux guest, build/linux.nabla
 # on target/init/test.cpio), then disk-boot, disk-io, disk-fsync,
 # disk-spawn, disk-rss (the Linux guest booting a copy of
-# build/rootfs.ext4, with a second ext4 disk), then linux-programs (that
+# build/rootfs.ext4, with a second ext4 disk), then linux-syscalls (that
+# guest timing a dozen system calls and operations with bench/syscalls.c,
+# against the same binary natively), then linux-programs (that
 # guest running Debian's glibc programs from build/programs.ext4, `make
 # programs`, against the same programs natively), then linux-net-tcp,
 # linux-net-rr, linux-net-http (that guest with eth0 on a tap, against the
 # same servers between two network namespaces over a veth pair).
 # ONLY=NAMES (comma- or space-separated; "linux" stands for the three
-# Linux ones (not linux-programs), "disk" for the five disk ones,
-# "linux-net" for the three network ones) runs just those, e.g.
-# `ONLY=linux scripts/bench.sh`.
+# Linux ones (not linux-syscalls, linux-programs), "disk" for the five
+# disk ones, "linux-net" for the three network ones) runs just those,
+# e.g. `ONLY=linux scripts/bench.sh`.
 # Environment: RUNS (unikernel boot runs, 500), LINUX_RUNS (Linux boot
 # runs, 50), DISK_RUNS (disk boot runs, 50), ROUNDS (interleaved rounds of
-# the other sections, 3), PINGS (net, 20000), FSYNCS (disk-fsync calls,
-# 500), SPAWNS (disk-spawn spawns, 1000), NET_ROUNDS (interleaved rounds
-# of the linux-net sections, 3), NET_SECS (seconds per netbench and wrk
+# the other sections, 3; linux-syscalls 5), PINGS (net, 20000), FSYNCS
+# (disk-fsync calls, 500), SPAWNS (disk-spawn spawns, 1000), NET_ROUNDS
+# (interleaved rounds of the linux-net sections, 3), NET_SECS (seconds per netbench and wrk
 # run, 2), NET_PINGS (echoes per ping run, 1000), PROG_SPAWNS (linux-programs
 # /bin/true spawns, 200), PROG_INTERP_SPAWNS (its perl and python3 spawns,
-# 20), PROG_PROCS (its sleep instances, 10). The disk-io section drops
+# 20), PROG_PROCS (its sleep instances, 10), SYSCALLS_N (linux-syscalls
+# calls per operation, 200000), SYSCALLS_RR (its pipe round trips,
+# 20000), SYSCALLS_SPAWNS (its spawns, 1000), SYSCALLS_CPU (the host CPU
+# it pins both sides to, 0). The disk-io section drops
 # the host's page cache, linux-programs chroots and the linux-net ones
 # create network namespaces (all need root); linux-net-http needs wrk.
-# The linux-net sections take about 100 s, linux-programs about 15 s.
+# The linux-net sections take about 100 s, linux-programs about 15 s,
+# linux-syscalls about 40 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +47,7 @@ want() {
     local o
     [ -z "${ONLY:-}" ] && return 0
     for o in ${ONLY//,/ }; do
-        [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* && $1 != linux-net-* && $1 != linux-programs ]]; } ||
+        [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* && $1 != linux-net-* && $1 != linux-programs && $1 != linux-syscalls ]]; } ||
             { [ "$o" = linux-net ] && [[ $1 == linux-net-* ]]; } ||
             { [ "$o" = disk ] && [[ $1 == disk-* ]]; } && return 0
     done
@@ -278,14 +284,15 @@ fi
 # ---- The Linux guest on its disk: build/linux.nabla booting a copy of
 # build/rootfs.ext4 (busybox init, hush as /bin/sh) as /dev/vda, and for
 # the I/O sections a fresh 512 MiB ext4 second disk (/dev/vdb, mounted on
-# /mnt) holding the static-pie helpers bench/fsync.c and bench/spawn.c.
+# /mnt) holding the static-pie helpers bench/fsync.c, bench/spawn.c and
+# bench/syscalls.c.
 # The images and the native baselines' files all live in target/bench, on
 # the same host file system. ----
 disk_root=target/bench/root.img disk_img=target/bench/disk1.img disk_dir=target/bench/disk1
 disk_boot=(target/release/nabla-tender --quiet --mem=128 "--block=$disk_root" build/linux.nabla quiet)
 disk_tender=(target/release/nabla-tender --quiet --mem=512 "--block=$disk_root" "--block:disk1=$disk_img" build/linux.nabla quiet)
 if want disk-boot || want disk-io || want disk-fsync || want disk-spawn || want disk-rss ||
-    want linux-programs || want linux-net-tcp || want linux-net-rr || want linux-net-http; then
+    want linux-syscalls || want linux-programs || want linux-net-tcp || want linux-net-rr || want linux-net-http; then
     for f in build/linux.nabla build/rootfs.ext4 build/busybox/busybox; do
         if [ ! -e "$f" ]; then
             echo "bench: $f is missing: the disk and network benchmarks need 'make kernel busybox image' first" >&2
@@ -297,7 +304,7 @@ if want disk-boot || want disk-io || want disk-fsync || want disk-spawn || want 
     cp --sparse=always build/rootfs.ext4 "$disk_root"
     scripts/musl-specs.sh target/bench/musl-static-pie.specs
     rm -rf "$disk_dir" && mkdir -p "$disk_dir"
-    for p in fsync spawn netbench; do
+    for p in fsync spawn netbench syscalls; do
         gcc -specs target/bench/musl-static-pie.specs -static-pie -O2 -Wall -Wextra -Werror -fPIE \
             -o "target/bench/$p" "bench/$p.c"
         cp "target/bench/$p" "$disk_dir/"
@@ -505,6 +512,63 @@ if want disk-rss; then
     printf '  %-44s VmRSS %7s  VmHWM %7s\n' "native busybox sh (hush), idle (baseline)" "$nrm" "$(m "${nh[@]}")"
     printf '  %-44s VmRSS %7s  VmHWM %7s\n' "nabla-tender, Linux guest idle at its shell" "$grm" "$(m "${gh[@]}")"
     echo "  ratio guest / native hush: $(ratio "$grm" "$nrm") (no native equivalent of a whole idle system)"
+fi
+
+# Linux syscalls: bench/syscalls.c (one static-pie, `syscalls run N RR
+# SPAWNS`) times each operation as a loop of its own, N times (RR pipe
+# round trips, SPAWNS spawns), in ns per operation: a null syscall
+# (number 1000, ENOSYS), syscall(SYS_getpid), clock_gettime(CLOCK_MONOTONIC)
+# through musl (the vDSO natively; the guest has none yet: a syscall) and
+# as syscall(SYS_clock_gettime), 1-byte read of /dev/zero and write to
+# /dev/null, stat and open+close of a file (the binary, as ./syscalls from
+# its directory on both sides), select on 10 and 100 pipe read ends (none
+# ready, timeout 0), a 1-byte pipe round trip to a child (posix_spawn'd:
+# no fork in the guest) and posix_spawn + waitpid of the same binary in
+# its exit mode. In the guest from disk1 (the console shell, --mem=512),
+# natively on the host file system; both sides pinned to the host CPU
+# SYSCALLS_CPU (taskset), as the guest's whole system is one host thread
+# (unpinned, the native round trip crosses CPUs: a wake-up of an idle CPU
+# of this VM, tens of us). The bare seccomp trap floor (nabla-bench trap)
+# alongside; medians of ROUNDS (5) interleaved rounds (one boot per round).
+if want linux-syscalls; then
+    ROUNDS=${ROUNDS:-5} SYSCALLS_N=${SYSCALLS_N:-200000} SYSCALLS_RR=${SYSCALLS_RR:-20000}
+    SYSCALLS_SPAWNS=${SYSCALLS_SPAWNS:-1000} SYSCALLS_CPU=${SYSCALLS_CPU:-0}
+    sc_ops=(null getpid clock-libc clock-syscall read-zero write-null stat open-close select-10 select-100
+        pipe-round-trip spawn-wait)
+    sc_args="run $SYSCALLS_N $SYSCALLS_RR $SYSCALLS_SPAWNS"
+    pin=(taskset -c "$SYSCALLS_CPU")
+    mkdisk
+    declare -A sc_nat=() sc_gst=()
+    sc_f=()
+    for _ in $(seq "$ROUNDS"); do
+        # shellcheck disable=SC2086 # sc_args is words
+        nat=$(cd target/bench && "${pin[@]}" ./syscalls $sc_args) ||
+            { printf 'bench: the native syscalls run failed:\n%s\n' "$nat" >&2; exit 1; }
+        # The guest: the tender pinned (disk_tender only changes in this subshell).
+        gst=$(disk_tender=("${pin[@]}" "${disk_tender[@]}") &&
+            guest "mount -o noinit_itable /dev/vdb /mnt && cd /mnt && ./syscalls $sc_args; cd / && umount /mnt")
+        sc_f+=("$("${pin[@]}" $bench trap "$SYSCALLS_N")")
+        for k in "${sc_ops[@]}" vdso; do
+            sc_nat[$k]+=" $(figure "$k" "$nat")" sc_gst[$k]+=" $(figure "$k" "$gst")"
+        done
+    done
+    med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+    sc_how() { [ "$(med "$1")" = 1 ] && echo vDSO || echo syscall; }
+    echo
+    echo "linux syscalls: ns per operation (bench/syscalls.c), median of $ROUNDS interleaved rounds, both pinned to CPU $SYSCALLS_CPU"
+    printf '  %-62s %10s %10s %7s\n' "$SYSCALLS_N x each unless said" native guest ratio
+    sc_labels=("null syscall (number 1000, ENOSYS)" "getpid, syscall(SYS_getpid)"
+        "clock_gettime(MONOTONIC), musl's (native $(sc_how "${sc_nat[vdso]}"), guest $(sc_how "${sc_gst[vdso]}"))"
+        "clock_gettime(MONOTONIC), syscall(SYS_clock_gettime)" "read 1 byte of /dev/zero" "write 1 byte to /dev/null"
+        "stat of a file (./syscalls)" "open + close of that file" "select, 10 pipe read ends, none ready, timeout 0"
+        "select, 100 pipe read ends, none ready, timeout 0" "pipe round trip, 1 byte, two processes, $SYSCALLS_RR x"
+        "posix_spawn + waitpid of a static-pie, $SYSCALLS_SPAWNS x")
+    for i in "${!sc_ops[@]}"; do
+        sc_n=$(med "${sc_nat[${sc_ops[$i]}]}") sc_g=$(med "${sc_gst[${sc_ops[$i]}]}")
+        printf '  %-62s %10s %10s %6sx\n' "${sc_labels[$i]}" "$sc_n" "$sc_g" "$(ratio "$sc_g" "$sc_n")"
+    done
+    printf '  %-62s %10s\n' "bare seccomp trap round trip (the floor), native" "$(printf '%s\n' "${sc_f[@]}" | median)"
+    echo "  (ratio guest / native; the guest's syscalls all take the trap path: no rewriting yet)"
 fi
 
 # ---- Debian's programs: build/programs.ext4 (from `make programs`:
