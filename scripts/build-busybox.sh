@@ -12,8 +12,9 @@
 # once through `apt-get source` with an apt source list and state
 # directory of our own (build/apt-src), so the machine's apt configuration
 # is untouched; it stays extracted in build/apt-src/src/busybox-1.35.0
-# (Debian's patches applied). The build tree is OUT_DIR/obj (busybox's
-# O=, so rebuilds are incremental), its log OUT_DIR/build.log. The
+# (Debian's patches applied, then ours: userland/busybox-patches/). The
+# build tree is OUT_DIR/obj (busybox's O=, so rebuilds are incremental),
+# its log OUT_DIR/build.log. The
 # configuration is `make defconfig` plus userland/busybox.config, checked
 # line by line. Installs dpkg-dev, musl-tools and linux-libc-dev when
 # missing. Does nothing when OUT_DIR/busybox is newer than this script,
@@ -27,6 +28,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 fragment=$root/userland/busybox.config
+patches_dir=$root/userland/busybox-patches
 apt_dir=$root/build/apt-src
 src=$apt_dir/src/busybox-1.35.0
 stamp=$src/.nabla-extracted
@@ -44,9 +46,15 @@ case "$root$out" in
         ;;
 esac
 
+# Our patches to Debian's source (userland/busybox-patches/*.patch, in
+# order), applied once after extraction; the stamp holds their hash, so a
+# changed patch extracts the source afresh.
+patches=("$patches_dir"/*.patch)
+patches_hash=$(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)
+
 up_to_date() {
     local i
-    [ -e "$bin" ] || return 1
+    [ -e "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$patches_hash" ] || return 1
     for i in "$0" "$root/scripts/musl-specs.sh" "$fragment" "$stamp"; do
         [ -e "$i" ] && [ "$bin" -nt "$i" ] || return 1
     done
@@ -73,7 +81,7 @@ command -v dpkg-source >/dev/null || apt_install dpkg-dev
 [ -f /usr/include/linux/kd.h ] || apt_install linux-libc-dev
 
 # The source, once: the newest 1.35.0 revision in bookworm main.
-if [ ! -f "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$patches_hash" ]; then
     echo "build-busybox: fetching Debian's busybox 1.35.0 source package"
     rm -rf "$src"
     version=$("$root/scripts/debian-source.sh" busybox '^1:1\.35\.0-' "$apt_dir" "$apt_dir/src")
@@ -81,8 +89,14 @@ if [ ! -f "$stamp" ]; then
         echo "build-busybox: apt-get source did not give $src" >&2
         exit 1
     fi
+    for p in "${patches[@]}"; do
+        if ! patch -d "$src" -p1 --forward --quiet <"$p"; then
+            echo "build-busybox: ${p#"$root"/} does not apply to busybox $version" >&2
+            exit 1
+        fi
+    done
     echo "$version" >"$src/.nabla-version"
-    touch "$stamp"
+    echo "$patches_hash" >"$stamp"
 fi
 version=$(cat "$src/.nabla-version")
 

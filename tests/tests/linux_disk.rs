@@ -443,3 +443,23 @@ fn the_disks_queue_limits_come_from_the_tender() {
     powered_off(&r);
     assert_eq!(program_lines(&r), ["1"], "{}", r.stdout);
 }
+
+/// busybox `timeout` stops its command (on no-MMU it re-executes itself
+/// as the watcher: userland/busybox-patches/0001): with SIGTERM by
+/// default, with SIGKILL on request, and a command that ends first keeps
+/// its status.
+#[test]
+fn timeout_stops_its_command() {
+    let dir = scratch("timeout");
+    let img = rootfs_copy(&dir);
+    let start = Instant::now();
+    let r = shell(
+        &img,
+        "timeout 1 sleep 20; echo \"term $?\"\ntimeout -s KILL 1 sleep 20; echo \"kill $?\"\ntimeout 5 false; echo \"own $?\"",
+    );
+    powered_off(&r);
+    // hush reports the signal that ended a command, as it does natively.
+    assert_eq!(program_lines(&r), ["Terminated", "term 143", "Killed", "kill 137", "own 1"], "{}", r.stdout);
+    // Two 1 s timeouts, not two 20 s sleeps.
+    assert!(start.elapsed() < Duration::from_secs(15), "took {:?}", start.elapsed());
+}
