@@ -49,8 +49,10 @@ esac
 # Our patches to Debian's source (userland/busybox-patches/*.patch, in
 # order), applied once after extraction; the stamp holds their hash, so a
 # changed patch extracts the source afresh.
+shopt -s nullglob
 patches=("$patches_dir"/*.patch)
-patches_hash=$(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)
+shopt -u nullglob
+patches_hash=$(cat "${patches[@]}" /dev/null | sha256sum | cut -d' ' -f1)
 
 up_to_date() {
     local i
@@ -83,7 +85,8 @@ command -v dpkg-source >/dev/null || apt_install dpkg-dev
 # The source, once: the newest 1.35.0 revision in bookworm main.
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$patches_hash" ]; then
     echo "build-busybox: fetching Debian's busybox 1.35.0 source package"
-    rm -rf "$src"
+    # Objects built from the old source would outlive a removed patch.
+    rm -rf "$src" "$obj"
     version=$("$root/scripts/debian-source.sh" busybox '^1:1\.35\.0-' "$apt_dir" "$apt_dir/src")
     if [ ! -f "$src/Makefile" ]; then
         echo "build-busybox: apt-get source did not give $src" >&2

@@ -48,6 +48,12 @@ if [ $# -ne 3 ]; then
     exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
+for f in "$1" "$2"; do
+    if [ ! -f "$f" ]; then
+        echo "build-image: $f is missing (run scripts/build-busybox.sh and scripts/build-musl.sh, or make image)" >&2
+        exit 1
+    fi
+done
 busybox=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 ldso=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 image=$3

@@ -176,7 +176,9 @@ for p in "${pkgs[@]}"; do
     files+=("$f")
 done
 
-# 3. Unpack.
+# 3. Unpack. The stamp goes first: a run that fails from here on must not
+# leave an old image passing for this tree.
+rm -f "$stamp"
 rm -rf "$tree"
 mkdir -p "$tree"
 for f in "${files[@]}"; do

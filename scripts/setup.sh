@@ -4,7 +4,10 @@
 set -euo pipefail
 
 need_pkgs=()
-command -v cc >/dev/null || need_pkgs+=(gcc)
+command -v gcc >/dev/null || need_pkgs+=(gcc)
+# glibc's headers and static libraries: the test programs built with the
+# host's gcc (static-pie, -static -no-pie, the Python launcher).
+[ -f /usr/include/stdio.h ] && [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need_pkgs+=(libc6-dev)
 command -v make >/dev/null || need_pkgs+=(make)
 # The device tests: network namespaces, taps and ping.
 command -v ip >/dev/null || need_pkgs+=(iproute2)

@@ -6,9 +6,10 @@
  * Each check prints "ok NAME" or "FAIL NAME: detail"; the last line is
  * "mm: N passed, M failed". The test wants no FAIL line. It also runs
  * natively, where the same checks hold except the no-MMU ones (MAP_FIXED
- * outside one's own mappings refused, a reservation refused, PROT_NONE
- * memory still readable, fork failing), which run only with the argument
- * "nommu" that the test passes in the guest.
+ * outside one's own mappings, across a mapping's end or into a hole
+ * refused, mremap without room failing, a reservation refused, PROT_NONE
+ * memory still readable, the memory a thread costs, fork failing), which
+ * run only with the argument "nommu" that the test passes in the guest.
  */
 #define _GNU_SOURCE
 #include <errno.h>

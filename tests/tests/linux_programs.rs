@@ -32,10 +32,11 @@
 //! without it. The programs must not fork: on nommu `fork` fails (patch
 //! 4), so the commands use no `$(...)`, pipes or subshells inside bash or
 //! dash, and nothing that runs a helper through `fork` (tar -z, xargs);
-//! vfork (hush, `posix_spawn`, Python's subprocess) is fine. busybox's
-//! `timeout` does not stop a program in the guest (nommu), so a program
-//! that hangs there stops the whole run at the deadline: the report then
-//! names the first case without a result.
+//! vfork (hush, `posix_spawn`, Python's subprocess) is fine. A program
+//! that hangs stops the whole run at the deadline (120 s in the guest, the
+//! same natively): the report then names the first case without a
+//! result. Only a case's last command's status is compared; earlier ones
+//! count through their output.
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
@@ -516,7 +517,22 @@ fn run_host(tree: &Path, script: &str) -> String {
     let full = format!("export PATH={}\nR={}\nD={}/work\n{script}", bbdir.display(), tree.display(), dir.display());
     let mut stdin = child.stdin.take().unwrap();
     let w = std::thread::spawn(move || stdin.write_all(full.as_bytes()));
-    let out = child.wait_with_output().unwrap();
+    // The same deadline as the guest's: a program that hangs natively
+    // fails the test instead of holding it up.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output();
+        let _ = tx.send(());
+        out
+    });
+    if rx.recv_timeout(std::time::Duration::from_secs(120)).is_err() {
+        // kill(1) of the unshare child we spawned: the waiter thread has
+        // not reaped it yet, so the pid is still that child's.
+        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        panic!("the host run took over 120 s");
+    }
+    let out = waiter.join().unwrap().unwrap();
     w.join().unwrap().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -646,7 +662,6 @@ fn debian_programs_match_the_host() {
         }
     }
     assert!(broken.is_empty(), "cases that do not work natively (the test itself is wrong):\n{broken}");
-    let programs: std::collections::BTreeSet<&str> = CASES.iter().map(|c| c.package).collect();
     assert!(
         table.is_empty(),
         "{} of {} cases differ in the guest (guest exit {code:?}, {:.1} s):\n{table}passed: {}\n\
@@ -657,7 +672,6 @@ fn debian_programs_match_the_host() {
         passed.join(" ")
     );
     assert!(guest.contains("@@all done@@") && code == Some(0), "the guest did not finish: {code:?}\n{guest}");
-    assert!(programs.len() >= 8, "{programs:?}");
 }
 
 /// Python's http.server in the guest: a ThreadingHTTPServer whose
