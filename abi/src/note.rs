@@ -75,6 +75,87 @@ impl FlagsNote {
     }
 }
 
+/// Note type of the guest's fast syscall entry ([`FastSyscallNote`]).
+pub const NOTE_TYPE_FAST_SYSCALL: u32 = 4;
+/// Name of the section guests put their fast syscall note in.
+pub const FAST_SYSCALL_NOTE_SECTION: &str = ".note.nabla.fastsyscall";
+
+/// A whole fast syscall note record: where a guest kernel takes the
+/// syscalls of rewritten sites (see [`crate::BOOT_FLAG_SYSCALL_SLED`]).
+/// Without this note the tender maps no sled and the guest keeps every
+/// syscall on the trap path.
+///
+/// The descriptor is one little-endian `u64`: the link-time address of the
+/// entry (an `ET_EXEC` image: where it runs; a static-pie: the tender adds
+/// the load bias, so the file must hold the unrelocated link address). It
+/// must lie inside an executable `PT_LOAD` segment, or the tender leaves
+/// the sled off. 28 bytes, all fields 4-aligned:
+///
+/// ```text
+/// offset  size  value
+///      0     4  namesz = 6
+///      4     4  descsz = 8
+///      8     4  type   = 4 (NOTE_TYPE_FAST_SYSCALL)
+///     12     8  "Nabla\0\0\0"
+///     20     8  the entry address, little-endian (only 4-aligned)
+/// ```
+///
+/// From assembly (the section must be 4-aligned, not 8: the note reader
+/// pads fields to the alignment of the `PT_NOTE` segment holding them):
+///
+/// ```text
+///     .section .note.nabla.fastsyscall, "a", @note
+///     .balign 4
+///     .long 6, 8, 4
+///     .asciz "Nabla"
+///     .balign 4
+///     .quad fast_syscall_entry
+/// ```
+///
+/// The entry is a `u32` pair rather than a `u64` so that the record has
+/// no padding and the alignment of every other Nabla note.
+#[repr(C, align(4))]
+#[derive(Clone, Copy, Debug)]
+pub struct FastSyscallNote {
+    /// `NOTE_NAME.len()` (6).
+    pub namesz: u32,
+    /// 8.
+    pub descsz: u32,
+    /// [`NOTE_TYPE_FAST_SYSCALL`].
+    pub note_type: u32,
+    /// [`NOTE_NAME`] padded to 8 bytes.
+    pub name: [u8; 8],
+    /// Low 32 bits of the entry address.
+    pub entry_lo: u32,
+    /// High 32 bits of the entry address.
+    pub entry_hi: u32,
+}
+
+const_assert_eq!(size_of::<FastSyscallNote>(), 28);
+const_assert_eq!(core::mem::align_of::<FastSyscallNote>(), 4);
+const_assert_eq!(core::mem::offset_of!(FastSyscallNote, name), 12);
+const_assert_eq!(core::mem::offset_of!(FastSyscallNote, entry_lo), 20);
+const_assert_eq!(core::mem::offset_of!(FastSyscallNote, entry_hi), 24);
+
+impl FastSyscallNote {
+    /// The note for a fast syscall entry at link address `entry`.
+    pub const fn new(entry: u64) -> FastSyscallNote {
+        FastSyscallNote {
+            namesz: NOTE_NAME.len() as u32,
+            descsz: 8,
+            note_type: NOTE_TYPE_FAST_SYSCALL,
+            name: NOTE_NAME_PADDED,
+            entry_lo: entry as u32,
+            entry_hi: (entry >> 32) as u32,
+        }
+    }
+
+    /// The entry address the note holds.
+    pub const fn entry(&self) -> u64 {
+        self.entry_lo as u64 | (self.entry_hi as u64) << 32
+    }
+}
+
 /// Name of the section guests put their manifest note in.
 pub const MANIFEST_NOTE_SECTION: &str = ".note.nabla.manifest";
 /// Name of the section guests put their ABI note in.
@@ -205,5 +286,26 @@ impl<const N: usize> ManifestNote<N> {
             name: NOTE_NAME_PADDED,
             entries,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_syscall_note_has_the_documented_bytes() {
+        let note = FastSyscallNote::new(0x1234_5678_9abc_def0);
+        assert_eq!(note.entry(), 0x1234_5678_9abc_def0);
+        // SAFETY: the note is repr(C) plain data without padding (its
+        // size and offsets are asserted above), so every byte is initialised.
+        let bytes: [u8; 28] = unsafe { core::mem::transmute(note) };
+        let mut want = [0u8; 28];
+        want[0] = 6;
+        want[4] = 8;
+        want[8] = 4;
+        want[12..20].copy_from_slice(b"Nabla\0\0\0");
+        want[20..28].copy_from_slice(&0x1234_5678_9abc_def0u64.to_le_bytes());
+        assert_eq!(bytes, want);
     }
 }

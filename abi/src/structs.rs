@@ -16,6 +16,39 @@ pub const BOOT_FLAG_QUIET: u32 = 1;
 /// file: a guest kernel then neither echoes input nor rewrites newlines.
 pub const BOOT_FLAG_CONSOLE_TTY: u32 = 2;
 
+/// `BootInfo::flags` bit: the tender mapped the syscall sled at address 0
+/// (a guest with a [`crate::note::FastSyscallNote`], `mmap` at 0 allowed,
+/// no `--no-syscall-rewrite`), so the guest may rewrite a `syscall`
+/// instruction (`0F 05`) of its programs that trapped into `call *%rax`
+/// (`FF D0`). Without it the guest must keep using the trap path.
+///
+/// The sled's contract:
+///
+/// * `call *%rax` with `rax` in `0..=512` or `518..=4091` reaches the fast
+///   syscall entry with `rax` = the number unchanged, every other register
+///   and `rflags` as at the call, and `rsp` = the caller's `rsp` - 8,
+///   holding the return address. The fast entry itself pops it (into
+///   `rcx`, where `syscall` would have put it) and builds `r11` =
+///   `rflags`: the sled does neither. (Unlike `syscall`, the call writes
+///   the 8 bytes below the caller's `rsp`.)
+/// * Every other number below 0x100000 (the first byte of guest memory)
+///   faults at its first instruction, with `rip` = the number, every
+///   register as at the call and `rsp` as above: SIGSEGV or SIGILL
+///   (513..=517, 4092..=4095, and the reserved pages, mapped with no
+///   access), except the trampoline page at 0x7000: 0x7000 reaches the
+///   entry as above, 0x7001..=0x7004 run the bytes of its jump
+///   displacement (which differ with the entry's address), and the rest
+///   of that page is `int3` (SIGTRAP, `rip` = the number + 1). The tender
+///   forwards these faults, and preemption ticks that interrupt the sled,
+///   to the fault entry like those of any program.
+/// * A number from 0x100000 up lands in guest memory; a non-canonical one
+///   faults (SIGSEGV; `rip` is reported as the number on some CPUs).
+///
+/// The sled's pages are never writable once the guest runs. A syscall
+/// instruction executed below guest memory (there is none in the sled) is
+/// trapped and ends the guest as a forbidden host syscall.
+pub const BOOT_FLAG_SYSCALL_SLED: u32 = 4;
+
 /// Hypercall result: success.
 pub const RESULT_OK: u32 = 0;
 /// Hypercall result: try again later (nothing to read yet).
@@ -360,7 +393,7 @@ const_assert_eq!(offset_of!(DeviceInfo, reserved), 112);
 
 /// Sizes and field offsets of every struct above, in declaration order.
 /// Its CRC is [`crate::LAYOUT_CRC`]; change a struct and the CRC changes.
-pub const LAYOUT: [u32; 60] = [
+pub const LAYOUT: [u32; 63] = [
     size_of::<BootInfo>() as u32,
     offset_of!(BootInfo, magic) as u32,
     offset_of!(BootInfo, abi_version) as u32,
@@ -421,4 +454,7 @@ pub const LAYOUT: [u32; 60] = [
     core::mem::offset_of!(crate::note::ManifestEntry, flags) as u32,
     size_of::<IoVec>() as u32,
     offset_of!(IoVec, len) as u32,
+    size_of::<crate::note::FastSyscallNote>() as u32,
+    offset_of!(crate::note::FastSyscallNote, entry_lo) as u32,
+    offset_of!(crate::note::FastSyscallNote, entry_hi) as u32,
 ];

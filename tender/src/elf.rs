@@ -1,7 +1,8 @@
 //! ELF parsing and validation of a guest image: every field is hostile.
 //!
 //! [`parse`] turns the bytes of a guest file into an [`Image`]: its load
-//! segments, entry point, relative relocations and ABI note, or a one-line
+//! segments, entry point, relative relocations and Nabla notes (ABI,
+//! manifest, flags, fast syscall entry), or a one-line
 //! [`ElfError`]. It maps nothing; `loader.rs` places the image in guest
 //! memory. The low-level parsing (header, program headers, notes, dynamic
 //! entries) is done by the `object` crate, which is fuzzed upstream and
@@ -15,7 +16,8 @@
 //! no overlapping segments.
 
 use nabla_abi::note::{
-    AbiDesc, GUEST_FLAGS_KNOWN, MANIFEST_FLAGS_KNOWN, ManifestEntry, NOTE_TYPE_ABI, NOTE_TYPE_FLAGS, NOTE_TYPE_MANIFEST,
+    AbiDesc, GUEST_FLAGS_KNOWN, MANIFEST_FLAGS_KNOWN, ManifestEntry, NOTE_TYPE_ABI, NOTE_TYPE_FAST_SYSCALL,
+    NOTE_TYPE_FLAGS, NOTE_TYPE_MANIFEST,
 };
 use nabla_abi::{DEVICE_BLOCK, DEVICE_NAME_MAX, DEVICE_NAME_SIZE, DEVICE_NET, MAX_DEVICES};
 use object::LittleEndian as LE;
@@ -67,6 +69,9 @@ pub enum ElfError {
     /// The guest flags note is malformed or has unknown bits.
     #[error("bad guest flags note: {0}")]
     BadFlags(String),
+    /// The fast syscall note is malformed.
+    #[error("bad fast syscall note: its descriptor is {0} bytes, not 8")]
+    BadFastSyscall(usize),
     /// The device manifest note is malformed.
     #[error("bad device manifest: {0}")]
     BadManifest(String),
@@ -135,6 +140,9 @@ pub struct Image {
     pub manifest: Vec<ManifestEntry>,
     /// `GUEST_FLAG_*` bits from the guest's flags note (0 without one).
     pub flags: u32,
+    /// Link address of the guest's fast syscall entry, from its fast
+    /// syscall note (`None` without one: no syscall sled).
+    pub fast_syscall: Option<u64>,
 }
 
 fn page_down(x: u64) -> u64 {
@@ -250,7 +258,8 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
     check_abi(&abi)?;
     let manifest = find_manifest(data, phdrs)?;
     let flags = find_flags(data, phdrs)?;
-    Ok(Image { kind, entry, segments, start, end, relocs, relro, abi, manifest, flags })
+    let fast_syscall = find_fast_syscall(data, phdrs)?;
+    Ok(Image { kind, entry, segments, start, end, relocs, relro, abi, manifest, flags, fast_syscall })
 }
 
 /// Bytes of the file that back link addresses `vaddr..vaddr+len`.
@@ -398,6 +407,15 @@ fn find_flags(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<u32, El
         return Err(ElfError::BadFlags(format!("unknown flags {:#x}", flags & !GUEST_FLAGS_KNOWN)));
     }
     Ok(flags)
+}
+
+/// The guest's fast syscall note: one little-endian `u64`, a link
+/// address. Where it points is checked by the sled, which stays off when
+/// it is not in the guest's code.
+fn find_fast_syscall(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<Option<u64>, ElfError> {
+    let Some(desc) = find_note(data, phdrs, NOTE_TYPE_FAST_SYSCALL)? else { return Ok(None) };
+    let bytes: [u8; 8] = desc.try_into().map_err(|_| ElfError::BadFastSyscall(desc.len()))?;
+    Ok(Some(u64::from_le_bytes(bytes)))
 }
 
 fn find_manifest(data: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<Vec<ManifestEntry>, ElfError> {

@@ -1,9 +1,10 @@
 //! `nabla-tender`: runs a Nabla guest as one seccomp-sandboxed host process.
 //!
 //! The order of events is the design: everything that needs a host
-//! resource happens first (parse, read and validate the ELF, map memory,
-//! open devices, install signal handlers), the seccomp filter goes on last,
-//! and the tender jumps into the guest, never to return. After the jump the
+//! resource happens first (parse, read and validate the ELF, map memory
+//! and the syscall sled ([`sled`]), open devices, install signal
+//! handlers), the seccomp filter goes on last, and the tender jumps into
+//! the guest, never to return. After the jump the
 //! only tender code that runs is the hypercalls and the signal handlers,
 //! which use nothing but the raw syscalls of [`gate`] and the host's vDSO
 //! clock ([`vdso`]).
@@ -23,12 +24,13 @@ pub mod pkru;
 pub mod runtime;
 pub mod sandbox;
 pub mod signals;
+pub mod sled;
 pub mod sysnames;
 pub mod terminal;
 pub mod vdso;
 
 /// `--version` text.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 6)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 7)");
 
 /// Most executable host ranges remembered (the tender, libc, vDSO...).
 pub const MAX_HOST_CODE: usize = 8;

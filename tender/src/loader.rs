@@ -93,6 +93,16 @@ pub struct BootParams<'a> {
     pub file_fd: Option<i32>,
 }
 
+/// What [`load`] adds to `image`'s link addresses in guest memory
+/// `range`: a static-pie goes to the start of guest memory, an `ET_EXEC`
+/// image stays where it was linked.
+pub fn bias(image: &Image, range: &std::ops::Range<u64>) -> u64 {
+    match image.kind {
+        Kind::Dyn => range.start.wrapping_sub(image.start),
+        Kind::Exec => 0,
+    }
+}
+
 /// Load `image` (from `data`) into `mem` and write the boot block.
 pub fn load(mem: &mut GuestMemory, image: &Image, data: &[u8], p: &BootParams<'_>) -> Result<Entry, LoadError> {
     let (cmdline, flags, hypercalls, devices) = (p.cmdline, p.flags, p.hypercalls, p.devices);
@@ -105,10 +115,7 @@ pub fn load(mem: &mut GuestMemory, image: &Image, data: &[u8], p: &BootParams<'_
     let initrd_len = p.initrd.map_or(0, |i| i.len() as u64);
     let initrd_start = boot_area.saturating_sub(initrd_len) & !(PAGE - 1);
     let boot = initrd_start;
-    let bias = match image.kind {
-        Kind::Dyn => range.start.wrapping_sub(image.start),
-        Kind::Exec => 0,
-    };
+    let bias = bias(image, &range);
     let (lo, hi) = (image.start.wrapping_add(bias), image.end.wrapping_add(bias));
     if image.kind == Kind::Exec && (lo < range.start || hi > range.end) {
         return Err(LoadError::OutOfRange(image.start, image.end, range.start, range.end));
@@ -263,6 +270,7 @@ mod tests {
             abi: AbiDesc { abi_version: 0, layout_crc: 0 },
             manifest: Vec::new(),
             flags: 0,
+            fast_syscall: None,
         }
     }
 

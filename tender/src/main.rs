@@ -1,5 +1,6 @@
-//! `nabla-tender [--mem=MiB] [--quiet] [--initrd FILE] [--verbose] [DEVICES] KERNEL [-- ARGS...]`: the binary
-//! users run. Parses the command line, sets up every module, loads the
+//! `nabla-tender [--mem=MiB] [--quiet] [--initrd FILE] [--verbose]
+//! [--no-syscall-rewrite] [DEVICES] KERNEL [-- ARGS...]`: the binary users
+//! run. Parses the command line, sets up every module, loads the
 //! guest, installs the sandbox and jumps. See `exit.rs` for exit codes.
 
 #![no_main]
@@ -14,6 +15,7 @@ use nabla_tender::modules::core::{Core, CoreArgs, read_initrd};
 use nabla_tender::modules::devices::Devices;
 use nabla_tender::modules::net::NetArgs;
 use nabla_tender::modules::normalize_args;
+use nabla_tender::sled::{self, SledArgs};
 use nabla_tender::{elf, exit, launch, loader, runtime, sandbox, signals};
 use std::path::PathBuf;
 
@@ -31,8 +33,10 @@ struct Cli {
     block: BlockArgs,
     #[command(flatten)]
     net: NetArgs,
+    #[command(flatten)]
+    sled: SledArgs,
     /// Print the tender's start-up choices on stderr (which clock the
-    /// clock hypercalls use)
+    /// clock hypercalls use, whether syscall rewriting is on)
     #[arg(long)]
     verbose: bool,
     /// The guest: an x86_64 ELF built against nabla-platform
@@ -102,6 +106,15 @@ fn run() -> ! {
     if nabla_tender::terminal::stdin_is_tty() {
         flags |= nabla_abi::BOOT_FLAG_CONSOLE_TTY;
     }
+    // Mapped before the image is loaded, so that the boot info can say
+    // whether it is; the bias is the one the loader will use.
+    let sled = sled::setup(&cli.sled, &image, loader::bias(&image, &core.mem.range()));
+    if cli.verbose {
+        eprintln!("nabla-tender: {}", sled::describe(&sled));
+    }
+    if sled.is_ok() {
+        flags |= nabla_abi::BOOT_FLAG_SYSCALL_SLED;
+    }
     let table = &raw const nabla_tender::hypercalls::TABLE as u64;
     let initrd = cli.core.initrd.as_deref().map(|p| read_initrd(p).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e)));
     let cmdline = cli.args.join(" ");
@@ -117,10 +130,12 @@ fn run() -> ! {
         .unwrap_or_else(|e| fail(exit::LOAD_ERROR, format_args!("{name}: {e}")));
 
     let guest = core.mem.range();
+    let host_code = nabla_tender::host_code();
+    sandbox::check_host_code(guest.end, &host_code).unwrap_or_else(|e| fail(exit::INTERNAL, e));
     runtime::install(runtime::Runtime {
         guest: core.mem.guest_range(),
         image: entry.image,
-        host_code: nabla_tender::host_code(),
+        host_code,
         epfd: core.epfd,
         console_in: console.input,
         console_pollable: console.pollable,
@@ -149,10 +164,12 @@ fn run() -> ! {
     for m in modules {
         m.rules(&mut rules);
     }
-    let prog = sandbox::build(&guest, &rules).unwrap_or_else(|e| fail(exit::INTERNAL, e));
+    let prog = sandbox::build(guest.end, &rules).unwrap_or_else(|e| fail(exit::INTERNAL, e));
     let fsgsbase = core.fsgsbase;
-    // Guest memory must outlive everything: the guest never returns.
+    // Guest memory and the sled must outlive everything: the guest never
+    // returns.
     std::mem::forget(core);
+    std::mem::forget(sled);
     sandbox::install(&prog).unwrap_or_else(|e| fail(exit::INTERNAL, e));
     // SAFETY: `entry` comes from a successful load into guest memory that
     // is never unmapped (forgotten above); runtime state, handlers and the

@@ -5,9 +5,11 @@
 //! ([`Rules`]). It has two parts:
 //!
 //! 1. a raw BPF prefix on `seccomp_data.instruction_pointer`: any syscall
-//!    issued from guest memory returns `SECCOMP_RET_TRAP`, whatever its
-//!    number, so even an allowed syscall never reaches the host from guest
-//!    code (the tender's SIGSYS handler then forwards or reports it). So
+//!    issued from below the end of guest memory (guest memory, and the
+//!    syscall sled and reserved pages under it, where nothing of the
+//!    tender lives) returns `SECCOMP_RET_TRAP`, whatever its number, so
+//!    even an allowed syscall never reaches the host from guest code (the
+//!    tender's SIGSYS handler then forwards or reports it). So
 //!    does any 32-bit syscall, wherever the host says it came from: the
 //!    tender makes none, and the host reports a 32-bit `sysenter` at its
 //!    own return address (the 32-bit vDSO's, outside guest memory), so
@@ -23,7 +25,6 @@ use seccompiler::{
     TargetArch, sock_filter,
 };
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 /// Why the sandbox could not be built or installed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,9 @@ pub enum SandboxError {
     /// The kernel refused the filter.
     #[error("cannot install the seccomp filter: {0}")]
     Install(String),
+    /// Host code lies where the filter traps every syscall.
+    #[error("host code at {0:#x}..{1:#x} lies below the end of guest memory {2:#x}")]
+    HostCodeLow(u64, u64, u64),
 }
 
 /// One argument pin: `arg[index] OP value`.
@@ -116,35 +120,42 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
 }
 
 /// BPF that returns `SECCOMP_RET_TRAP` for a syscall of another
-/// architecture than x86_64 or whose instruction pointer lies in `guest`,
-/// and otherwise falls through to the instruction after it. The guest
-/// range test is a 64-bit comparison made of 32-bit BPF ones.
-pub fn guest_ip_prefix(guest: &Range<u64>) -> Vec<sock_filter> {
-    let (s_hi, s_lo) = ((guest.start >> 32) as u32, guest.start as u32);
-    let (e_hi, e_lo) = ((guest.end >> 32) as u32, guest.end as u32);
+/// architecture than x86_64 or whose instruction pointer lies below
+/// `guest_end`, and otherwise falls through to the instruction after it.
+/// The range starts at 0, not at guest memory: the syscall sled and the
+/// reserved pages below guest memory run guest code too. The test is a
+/// 64-bit comparison made of 32-bit BPF ones.
+pub fn guest_ip_prefix(guest_end: u64) -> Vec<sock_filter> {
+    let (e_hi, e_lo) = ((guest_end >> 32) as u32, guest_end as u32);
     // Jumps are relative, so the arch test in front leaves the range
-    // test's offsets alone. Range test indices: 10 = GUEST (return TRAP),
-    // 11 = NOT (fall through).
+    // test's offsets alone. Range test indices: 5 = GUEST (return TRAP),
+    // 6 = NOT (fall through).
     let mut prog = vec![stmt(LD_W_ABS, ARCH), jump(JEQ_K, crate::gate::AUDIT_ARCH_X86_64, 1, 0), stmt(RET_K, RET_TRAP)];
     prog.extend([
         stmt(LD_W_ABS, IP_HI),   // 0
-        jump(JGT_K, s_hi, 3, 0), // 1: hi > s_hi -> 5
-        jump(JEQ_K, s_hi, 0, 8), // 2: hi < s_hi -> 11
+        jump(JGT_K, e_hi, 4, 0), // 1: hi > e_hi -> 6
+        jump(JEQ_K, e_hi, 0, 2), // 2: hi < e_hi -> 5
         stmt(LD_W_ABS, IP_LO),   // 3
-        jump(JGE_K, s_lo, 0, 6), // 4: lo < s_lo -> 11
-        stmt(LD_W_ABS, IP_HI),   // 5
-        jump(JGT_K, e_hi, 4, 0), // 6: hi > e_hi -> 11
-        jump(JEQ_K, e_hi, 0, 2), // 7: hi < e_hi -> 10
-        stmt(LD_W_ABS, IP_LO),   // 8
-        jump(JGE_K, e_lo, 1, 0), // 9: lo >= e_lo -> 11
-        stmt(RET_K, RET_TRAP),   // 10
+        jump(JGE_K, e_lo, 1, 0), // 4: lo >= e_lo -> 6
+        stmt(RET_K, RET_TRAP),   // 5
     ]);
     prog
 }
 
+/// Check that no host code (see `host_code`) lies below `guest_end`,
+/// where the filter would trap the tender's own syscalls. Guest memory is
+/// mapped without replacing anything, but below it only the sled proves
+/// the range empty, and only when it is on.
+pub fn check_host_code(guest_end: u64, host_code: &[(u64, u64)]) -> Result<(), SandboxError> {
+    match host_code.iter().find(|&&(s, e)| s < e && s < guest_end) {
+        Some(&(s, e)) => Err(SandboxError::HostCodeLow(s, e, guest_end)),
+        None => Ok(()),
+    }
+}
+
 /// The whole program: guest-IP prefix, then the allow-list.
-pub fn build(guest: &Range<u64>, rules: &Rules) -> Result<BpfProgram, SandboxError> {
-    let mut prog = guest_ip_prefix(guest);
+pub fn build(guest_end: u64, rules: &Rules) -> Result<BpfProgram, SandboxError> {
+    let mut prog = guest_ip_prefix(guest_end);
     prog.extend(rules.compile()?);
     if prog.len() > 4096 {
         return Err(SandboxError::Build(format!("{} BPF instructions, the kernel takes 4096", prog.len())));
@@ -221,37 +232,37 @@ mod tests {
     }
 
     #[test]
-    fn prefix_traps_exactly_the_guest_range() {
-        let ranges = [
-            0x10_0000..0x810_0000u64,
-            0x10_0000..0x10_0010_0000,
-            0xffff_f000..0x1_0000_1000,
-            0x1_0000_0000..0x2_0000_0000,
-        ];
-        for r in ranges {
-            let p = guest_ip_prefix(&r);
-            for ip in [r.start, r.start + 1, r.end - 1, (r.start + r.end) / 2] {
-                assert_eq!(run(&p, ip), Some(RET_TRAP), "{ip:#x} in {r:x?}");
+    fn prefix_traps_exactly_below_the_end_of_guest_memory() {
+        for end in [0x810_0000u64, 0x10_0010_0000, 0x1_0000_1000, 0x2_0000_0000, 0xffff_f000] {
+            let p = guest_ip_prefix(end);
+            // The sled, the reserved pages, guest memory.
+            for ip in [0, 1, 0x1ff, 0x7000, 0xf_ffff, 0x10_0000, end - 1, end / 2, end.saturating_sub(1 << 32)] {
+                assert_eq!(run(&p, ip), Some(RET_TRAP), "{ip:#x} below {end:#x}");
             }
-            for ip in [
-                r.start - 1,
-                r.end,
-                r.end + 1,
-                0,
-                u64::MAX,
-                0x5555_5555_0000,
-                r.start.wrapping_sub(1 << 32),
-                r.end + (1 << 32),
-            ] {
-                assert_eq!(run(&p, ip), None, "{ip:#x} outside {r:x?}");
+            for ip in [end, end + 1, u64::MAX, 0x5555_5555_0000, end + (1 << 32), end | 0xffff_ffff] {
+                assert_eq!(run(&p, ip), None, "{ip:#x} above {end:#x}");
             }
         }
+        // No guest memory at all: nothing is trapped (the filter tests).
+        let p = guest_ip_prefix(0);
+        for ip in [0, 0x10_0000, u64::MAX] {
+            assert_eq!(run(&p, ip), None, "{ip:#x}");
+        }
+    }
+
+    #[test]
+    fn host_code_must_lie_above_guest_memory() {
+        let code = [(0x5555_5555_0000, 0x5555_5556_0000), (0, 0), (0x7fff_0000_0000, 0x7fff_0000_2000)];
+        assert!(check_host_code(0x810_0000, &code).is_ok());
+        let low = [(0x5555_5555_0000, 0x5555_5556_0000), (0x40_0000, 0x50_0000)];
+        assert!(matches!(check_host_code(0x810_0000, &low), Err(SandboxError::HostCodeLow(0x40_0000, 0x50_0000, _))));
+        assert!(check_host_code(0x40_0000, &low).is_ok());
     }
 
     #[test]
     fn prefix_traps_every_32bit_syscall() {
         const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-        let p = guest_ip_prefix(&(0x10_0000..0x810_0000));
+        let p = guest_ip_prefix(0x810_0000);
         for ip in [0, 0x10_0000, 0x5555_5555_0000, u64::MAX] {
             assert_eq!(run_arch(&p, AUDIT_ARCH_I386, ip), Some(RET_TRAP), "{ip:#x}");
         }
@@ -264,8 +275,8 @@ mod tests {
         rules.allow(libc::SYS_write, &[Pin::Eq(0, 1)]);
         rules.allow(libc::SYS_write, &[Pin::Eq(0, 2)]);
         rules.allow(libc::SYS_exit_group, &[]);
-        let prog = build(&(0x10_0000..0x20_0000), &rules).unwrap();
-        assert!(prog.len() > 11);
+        let prog = build(0x20_0000, &rules).unwrap();
+        assert!(prog.len() > 9);
         assert_eq!(rules.syscalls().count(), 2);
     }
 }

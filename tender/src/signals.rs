@@ -13,7 +13,11 @@
 //!   documented exit code (see `exit.rs`).
 //!
 //! A fault whose instruction pointer lies in host code (the tender, its C
-//! library, the vDSO) is a tender bug and ends with code 70. A second fault
+//! library, the vDSO) is a tender bug and ends with code 70. Any other
+//! fault is the guest's, wherever it is: in guest memory, in the syscall
+//! sled and the reserved pages below it (a program called a rewritten
+//! site with a number the sled does not take, see `sled.rs`), or at a
+//! non-canonical address (`call *%rax` with a wild `rax`). A second fault
 //! while a handler runs is blocked by the signal mask and so kills the
 //! process outright, and a fault while the guest's fault entry still holds
 //! the previous one is reported as a double fault rather than forwarded:
@@ -239,8 +243,11 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     // timers itself whenever it returns to user code or idles. Code
     // outside 64-bit mode is always a guest program's, wherever it runs,
     // and the tick ends it (see `forward.rs`): it could never be preempted.
+    // The sled and the pages below guest memory run only on behalf of a
+    // program that called a rewritten syscall site: its ticks are its own.
     let tick = sig == libc::SIGVTALRM;
-    let guest_user = rt.guest.contains(ip) && !(rt.image.0..rt.image.1).contains(&ip);
+    let below_guest = ip < crate::memory::GUEST_BASE;
+    let guest_user = below_guest || (rt.guest.contains(ip) && !(rt.image.0..rt.image.1).contains(&ip));
     if tick && !guest_user && forward::in_64bit_mode(g) {
         return;
     }
@@ -308,8 +315,14 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 /// `syscall` or `sysenter` at the 32-bit vDSO's return address, not at the
 /// instruction, which it does not know; `rip` is then 0. Anything not
 /// forwarded ends the guest as a forbidden host syscall.
+///
+/// The filter also traps 64-bit syscalls from below guest memory (the
+/// syscall sled), which are not forwarded: the sled holds no syscall
+/// instruction, so one there means something is wrong, and it ends the
+/// guest like any syscall from outside guest memory.
 fn on_syscall(rt: &runtime::Runtime, g: &mut forward::Regs, nr: u64, arch: u32, call_addr: u64) {
     let native = arch == crate::gate::AUDIT_ARCH_X86_64;
+    // Guest memory only, not the sled below it.
     let from_guest = rt.guest.contains(g[libc::REG_RIP as usize] as u64);
     if native && forward::in_64bit_mode(g) {
         if from_guest && forward::to_syscall_entry(g) {

@@ -25,7 +25,7 @@ fn under_filter(f: fn() -> i32) -> Option<i32> {
         rules
     });
     // Built before fork: the child of a multi-threaded test may not allocate.
-    let prog = sandbox::build(&(0..0), rules).unwrap();
+    let prog = sandbox::build(0, rules).unwrap();
     // SAFETY: the child only installs the prepared filter, reads clocks
     // (raw syscalls and the vDSO, neither allocates) and exits.
     let pid = unsafe { libc::fork() };
