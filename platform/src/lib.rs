@@ -71,7 +71,23 @@ pub fn boot_info() -> &'static BootInfo {
     unsafe { &*p }
 }
 
+#[cfg(feature = "uml")]
+unsafe extern "C" {
+    /// The Linux kernel's (arch/um/nabla/entry.S): saves the user FPU
+    /// registers a syscall left live into their task's area.
+    fn nabla_fpu_flush();
+}
+
 pub(crate) fn hc() -> &'static Hypercalls {
+    // Every hypercall runs tender code, built with SSE and AVX, which may
+    // use any FPU register: a user program's live registers are saved
+    // first (the kernel itself is built without SSE and leaves them be).
+    // SAFETY: `nabla_fpu_flush` takes no arguments and only saves
+    // registers into memory the kernel owns, from any kernel context.
+    #[cfg(feature = "uml")]
+    unsafe {
+        nabla_fpu_flush()
+    };
     // SAFETY: `init` checked the table pointer is set; the tender's table
     // is static and read-only for the life of the process.
     unsafe { &*(boot_info().hypercalls as *const Hypercalls) }

@@ -201,6 +201,14 @@ pub extern "C" fn os_nsecs() -> i64 {
     crate::clock_monotonic() as i64
 }
 
+/// The tender's monotonic clock itself, for the guest's vDSO, which user
+/// programs call directly (arch/um/nabla/vsyscall.c): the same read as
+/// [`os_nsecs`], without the kernel in between.
+#[unsafe(no_mangle)]
+pub extern "C" fn nabla_clock_monotonic_fn() -> unsafe extern "C" fn() -> u64 {
+    crate::hc().clock_monotonic
+}
+
 /// `os_persistent_clock_emulation`: wall-clock ns since 1970.
 #[unsafe(no_mangle)]
 pub extern "C" fn os_persistent_clock_emulation() -> i64 {
