@@ -7,7 +7,8 @@
 use nabla_platform::xsave::{self, Component};
 use nabla_tests::linux::{boot_initramfs, boot_with, spawn_initramfs};
 
-/// The xsave mask and area size the kernel should choose on this host.
+/// The save instruction, xsave mask and area size the kernel should choose
+/// on this host.
 fn expected_fpu_line() -> String {
     let leaf1 = core::arch::x86_64::__cpuid(1);
     if leaf1.ecx & (1 << 26) == 0 || leaf1.ecx & (1 << 27) == 0 {
@@ -25,7 +26,9 @@ fn expected_fpu_line() -> String {
     if xcr0 & 4 != 0 {
         assert_ne!(p.mask & 4, 0, "the host enables AVX: it must be saved");
     }
-    format!("nabla: user FPU state: xsave mask {:#x}, {} bytes", p.mask, p.size)
+    // xsaveopt where the CPU has it: CPUID.(EAX=0xd, ECX=1):EAX bit 0.
+    let insn = if core::arch::x86_64::__cpuid_count(0xd, 1).eax & 1 != 0 { "xsaveopt" } else { "xsave" };
+    format!("nabla: user FPU state: {insn} mask {:#x}, {} bytes", p.mask, p.size)
 }
 
 #[test]
