@@ -36,7 +36,7 @@
 # the host's page cache, linux-programs chroots and the linux-net ones
 # create network namespaces (all need root); linux-net-http needs wrk.
 # The linux-net sections take about 100 s, linux-programs about 15 s,
-# linux-syscalls about 40 s.
+# linux-syscalls about 60 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -518,8 +518,8 @@ fi
 # SPAWNS`) times each operation as a loop of its own, N times (RR pipe
 # round trips, SPAWNS spawns), in ns per operation: a null syscall
 # (number 1000, ENOSYS), syscall(SYS_getpid), clock_gettime(CLOCK_MONOTONIC)
-# through musl (the vDSO natively; the guest has none yet: a syscall) and
-# as syscall(SYS_clock_gettime), 1-byte read of /dev/zero and write to
+# through musl (the vDSO, natively and in the guest, whose vDSO reads the
+# guest kernel's clock) and as syscall(SYS_clock_gettime), 1-byte read of /dev/zero and write to
 # /dev/null, stat and open+close of a file (the binary, as ./syscalls from
 # its directory on both sides), select on 10 and 100 pipe read ends (none
 # ready, timeout 0), a 1-byte pipe round trip to a child (posix_spawn'd:
@@ -528,8 +528,12 @@ fi
 # natively on the host file system; both sides pinned to the host CPU
 # SYSCALLS_CPU (taskset), as the guest's whole system is one host thread
 # (unpinned, the native round trip crosses CPUs: a wake-up of an idle CPU
-# of this VM, tens of us). The bare seccomp trap floor (nabla-bench trap)
-# alongside; medians of ROUNDS (5) interleaved rounds (one boot per round).
+# of this VM, tens of us). The guest runs twice per round: as it boots by
+# default (syscall sites rewritten into calls through the tender's sled
+# after their first trap, and the vDSO) and with --no-syscall-rewrite (the
+# trap path: every syscall a seccomp trap; the vDSO still there). The bare
+# seccomp trap floor (nabla-bench trap) alongside; medians of ROUNDS (5)
+# interleaved rounds (two boots per round).
 if want linux-syscalls; then
     ROUNDS=${ROUNDS:-5} SYSCALLS_N=${SYSCALLS_N:-200000} SYSCALLS_RR=${SYSCALLS_RR:-20000}
     SYSCALLS_SPAWNS=${SYSCALLS_SPAWNS:-1000} SYSCALLS_CPU=${SYSCALLS_CPU:-0}
@@ -538,37 +542,46 @@ if want linux-syscalls; then
     sc_args="run $SYSCALLS_N $SYSCALLS_RR $SYSCALLS_SPAWNS"
     pin=(taskset -c "$SYSCALLS_CPU")
     mkdisk
-    declare -A sc_nat=() sc_gst=()
+    declare -A sc_nat=() sc_gst=() sc_trp=()
     sc_f=()
+    sc_script="mount -o noinit_itable /dev/vdb /mnt && cd /mnt && ./syscalls $sc_args; cd / && umount /mnt"
     for _ in $(seq "$ROUNDS"); do
         # shellcheck disable=SC2086 # sc_args is words
         nat=$(cd target/bench && "${pin[@]}" ./syscalls $sc_args) ||
             { printf 'bench: the native syscalls run failed:\n%s\n' "$nat" >&2; exit 1; }
-        # The guest: the tender pinned (disk_tender only changes in this subshell).
-        gst=$(disk_tender=("${pin[@]}" "${disk_tender[@]}") &&
-            guest "mount -o noinit_itable /dev/vdb /mnt && cd /mnt && ./syscalls $sc_args; cd / && umount /mnt")
+        # The guest: the tender pinned (disk_tender only changes in these
+        # subshells), rewriting syscall sites, then on the trap path.
+        gst=$(disk_tender=("${pin[@]}" "${disk_tender[@]}") && guest "$sc_script")
+        trp=$(disk_tender=("${pin[@]}" "${disk_tender[0]}" --no-syscall-rewrite "${disk_tender[@]:1}") &&
+            guest "$sc_script")
         sc_f+=("$("${pin[@]}" $bench trap "$SYSCALLS_N")")
         for k in "${sc_ops[@]}" vdso; do
             sc_nat[$k]+=" $(figure "$k" "$nat")" sc_gst[$k]+=" $(figure "$k" "$gst")"
+            sc_trp[$k]+=" $(figure "$k" "$trp")"
         done
     done
     med() { tr ' ' '\n' <<<"$1" | grep . | median; }
     sc_how() { [ "$(med "$1")" = 1 ] && echo vDSO || echo syscall; }
     echo
-    echo "linux syscalls: ns per operation (bench/syscalls.c), median of $ROUNDS interleaved rounds, both pinned to CPU $SYSCALLS_CPU"
-    printf '  %-62s %10s %10s %7s\n' "$SYSCALLS_N x each unless said" native guest ratio
+    echo "linux syscalls: ns per operation (bench/syscalls.c), median of $ROUNDS interleaved rounds, all pinned to CPU $SYSCALLS_CPU"
+    printf '  %-62s %9s %9s %9s %7s %7s\n' "$SYSCALLS_N x each unless said" native guest "trap path" "g/n" "t/n"
     sc_labels=("null syscall (number 1000, ENOSYS)" "getpid, syscall(SYS_getpid)"
-        "clock_gettime(MONOTONIC), musl's (native $(sc_how "${sc_nat[vdso]}"), guest $(sc_how "${sc_gst[vdso]}"))"
+        "clock_gettime(MONOTONIC), musl's ($(sc_how "${sc_nat[vdso]}")/$(sc_how "${sc_gst[vdso]}")/$(sc_how "${sc_trp[vdso]}"))"
         "clock_gettime(MONOTONIC), syscall(SYS_clock_gettime)" "read 1 byte of /dev/zero" "write 1 byte to /dev/null"
         "stat of a file (./syscalls)" "open + close of that file" "select, 10 pipe read ends, none ready, timeout 0"
         "select, 100 pipe read ends, none ready, timeout 0" "pipe round trip, 1 byte, two processes, $SYSCALLS_RR x"
         "posix_spawn + waitpid of a static-pie, $SYSCALLS_SPAWNS x")
     for i in "${!sc_ops[@]}"; do
         sc_n=$(med "${sc_nat[${sc_ops[$i]}]}") sc_g=$(med "${sc_gst[${sc_ops[$i]}]}")
-        printf '  %-62s %10s %10s %6sx\n' "${sc_labels[$i]}" "$sc_n" "$sc_g" "$(ratio "$sc_g" "$sc_n")"
+        sc_t=$(med "${sc_trp[${sc_ops[$i]}]}")
+        printf '  %-62s %9s %9s %9s %6sx %6sx\n' "${sc_labels[$i]}" "$sc_n" "$sc_g" "$sc_t" \
+            "$(ratio "$sc_g" "$sc_n")" "$(ratio "$sc_t" "$sc_n")"
     done
-    printf '  %-62s %10s\n' "bare seccomp trap round trip (the floor), native" "$(printf '%s\n' "${sc_f[@]}" | median)"
-    echo "  (ratio guest / native; the guest's syscalls all take the trap path: no rewriting yet)"
+    printf '  %-62s %9s\n' "bare seccomp trap round trip (the floor), native" "$(printf '%s\n' "${sc_f[@]}" | median)"
+    echo "  (guest: the default boot, each syscall site rewritten into a call through the tender's sled after"
+    echo "  its first trap, and the guest's vDSO; trap path: the same guest with --no-syscall-rewrite, where"
+    echo "  every syscall is a seccomp trap; g/n = guest / native, t/n = trap path / native; musl's"
+    echo "  clock_gettime goes through a vDSO or a syscall, as said for native/guest/trap path)"
 fi
 
 # ---- Debian's programs: build/programs.ext4 (from `make programs`:

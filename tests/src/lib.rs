@@ -49,10 +49,15 @@ impl From<Output> for Run {
     }
 }
 
-/// Run `nabla-tender ARGS...` with stdin from /dev/null.
+/// Run `nabla-tender ARGS...` with stdin from /dev/null (a Linux kernel
+/// with [`linux::rewrite_flags`] first).
 pub fn tender(args: &[&str]) -> Run {
-    let out =
-        Command::new(bin("nabla-tender")).args(args).stdin(Stdio::null()).output().expect("cannot run nabla-tender");
+    let out = Command::new(bin("nabla-tender"))
+        .args(linux::rewrite_flags_for(args))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run nabla-tender");
     out.into()
 }
 
@@ -130,8 +135,15 @@ pub fn run_with_timeout(args: &[&str], secs: u64) -> Option<Run> {
 }
 
 /// [`run_with_timeout`] with `input` on the tender's stdin (written, then
-/// closed), or /dev/null for `None`.
+/// closed), or /dev/null for `None`. A Linux kernel gets
+/// [`linux::rewrite_flags`] first.
 pub fn run_with_input(args: &[&str], input: Option<&[u8]>, secs: u64) -> Option<Run> {
+    let all: Vec<&str> = linux::rewrite_flags_for(args).iter().chain(args).copied().collect();
+    run_as_given(&all, input, secs)
+}
+
+/// [`run_with_input`] with exactly `args`, whatever the environment says.
+pub fn run_as_given(args: &[&str], input: Option<&[u8]>, secs: u64) -> Option<Run> {
     use std::io::{Read, Write};
     let mut child = Command::new(bin("nabla-tender"))
         .args(args)

@@ -2,7 +2,36 @@
 //! the test initramfs (`make initramfs`), for the tests in
 //! `tests/tests/linux*.rs`.
 
-use crate::{Run, root, run_with_timeout};
+use crate::{Run, bin, root, run_with_timeout};
+use std::process::Command;
+
+/// With this environment variable set to 1, every tender the Linux tests
+/// start gets `--no-syscall-rewrite`: the whole suite then runs on the
+/// trap path (`NABLA_TEST_NO_REWRITE=1 cargo test --release -p
+/// nabla-tests --test 'linux*'`). `tests/linux_rewrite.rs` picks the mode
+/// of each of its runs itself and ignores it.
+pub const NO_REWRITE_ENV: &str = "NABLA_TEST_NO_REWRITE";
+
+/// The flags a Linux boot of the tests starts with: `--no-syscall-rewrite`
+/// under `NABLA_TEST_NO_REWRITE=1`, else none.
+pub fn rewrite_flags() -> &'static [&'static str] {
+    if std::env::var_os(NO_REWRITE_ENV).is_some_and(|v| v == "1") { &["--no-syscall-rewrite"] } else { &[] }
+}
+
+/// [`rewrite_flags`] for a run of the tender with `args`: none unless
+/// they name a Linux kernel (a `.nabla` file) and no rewrite flag yet.
+pub fn rewrite_flags_for(args: &[&str]) -> &'static [&'static str] {
+    let linux = args.iter().any(|a| a.ends_with(".nabla"));
+    if linux && !args.contains(&"--no-syscall-rewrite") { rewrite_flags() } else { &[] }
+}
+
+/// `nabla-tender` with [`rewrite_flags`] first, for the Linux tests that
+/// start the tender themselves.
+pub fn tender() -> Command {
+    let mut cmd = Command::new(bin("nabla-tender"));
+    cmd.args(rewrite_flags());
+    cmd
+}
 
 /// Path of the kernel.
 pub fn kernel() -> String {

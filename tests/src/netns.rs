@@ -161,6 +161,7 @@ impl Netns {
         let mut child = self
             .exec(wrapper)
             .arg(bin("nabla-tender"))
+            .args(crate::linux::rewrite_flags())
             .arg(format!("--mem={mem}"))
             .arg("--block")
             .arg(img)

@@ -165,9 +165,9 @@ fn a_kernel_without_enough_memory_is_refused_in_one_line() {
 #[test]
 fn console_input_reaches_a_reading_process() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let (k, i) = (kernel(), initramfs());
-    let mut child = Command::new(nabla_tests::bin("nabla-tender"))
+    let mut child = nabla_tests::linux::tender()
         .args(["--mem=64", "--initrd", &i, &k, "--", "quiet", "NABLA_INIT=read-line"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
+use nabla_tests::Run;
 use nabla_tests::disk::{MEM, fsck, powered_off, program_lines, rootfs_copy, scratch, sha256, shell, shell_with};
 use nabla_tests::linux::kernel;
-use nabla_tests::{Run, bin};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -129,7 +129,7 @@ impl Pty {
             // SAFETY: a dup of our open slave fd; the Stdio owns it.
             unsafe { <Stdio as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(self.slave)) }
         };
-        let mut cmd = Command::new(bin("nabla-tender"));
+        let mut cmd = nabla_tests::linux::tender();
         cmd.args(args).stdin(stdio()).stdout(stdio()).stderr(stdio());
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
@@ -291,7 +291,7 @@ fn a_read_only_root_leaves_the_image_unchanged() {
 /// returns once "ready" is out.
 fn start_waiting_guest(disks: &[&str]) -> Child {
     let k = kernel();
-    let mut child = Command::new(bin("nabla-tender"))
+    let mut child = nabla_tests::linux::tender()
         .arg(MEM)
         .args(disks)
         .args([k.as_str(), "--", "quiet"])
@@ -324,7 +324,7 @@ fn one_writer_per_image_and_many_readers() {
     let ro = format!("{rw}:ro");
     let k = kernel();
     let second = |attach: &str| {
-        let out = Command::new(bin("nabla-tender")).args([MEM, "--block", attach, &k]).stdin(Stdio::null()).output();
+        let out = nabla_tests::linux::tender().args([MEM, "--block", attach, &k]).stdin(Stdio::null()).output();
         Run::from(out.unwrap())
     };
     let mut writer = start_waiting_guest(&["--block", &rw]);
@@ -385,7 +385,7 @@ fn piped_commands_run_as_their_lines_arrive() {
     let dir = scratch("streaming");
     let img = rootfs_copy(&dir);
     let k = kernel();
-    let mut child = Command::new(bin("nabla-tender"))
+    let mut child = nabla_tests::linux::tender()
         .args([MEM, "--block", img.to_str().unwrap(), &k, "--", "quiet"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

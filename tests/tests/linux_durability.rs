@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
-use nabla_tests::bin;
 use nabla_tests::disk::{MEM, fsck, powered_off, read_file, replay_journal, rootfs_copy, scratch, shell, shell_with};
 use nabla_tests::linux::kernel;
 use std::io::{BufRead, BufReader, Write};
@@ -64,7 +63,7 @@ fn round_script(round: u64, check_upto: u64) -> String {
 /// reported synced and whether the previous round's check passed.
 fn killed_round(img: &str, round: u64, check_upto: u64, delay_ms: u64) -> (u64, String) {
     let k = kernel();
-    let mut child = Command::new(bin("nabla-tender"))
+    let mut child = nabla_tests::linux::tender()
         .args([MEM, "--block", img, &k, "--", "quiet"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

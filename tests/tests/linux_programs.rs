@@ -43,7 +43,7 @@
 use nabla_tests::disk::{powered_off, rootfs_copy, scratch};
 use nabla_tests::linux::kernel;
 use nabla_tests::netns::Netns;
-use nabla_tests::{bin, root};
+use nabla_tests::root;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -552,7 +552,7 @@ fn run_guest(image: &Path, script: &str, secs: u64) -> (String, String, Option<i
     let dir = scratch("programs-guest");
     let rootfs = rootfs_copy(&dir);
     let disk1 = format!("--block:disk1={}:ro", image.display());
-    let mut child = Command::new(bin("nabla-tender"))
+    let mut child = nabla_tests::linux::tender()
         .arg("--mem=256")
         .arg("--block")
         .arg(&rootfs)
