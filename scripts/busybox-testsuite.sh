@@ -75,6 +75,12 @@ src=$root/build/apt-src/src/busybox-1.35.0
 busybox=$root/build/busybox/busybox
 config=$root/build/busybox/obj/.config
 tender=$root/target/release/nabla-tender
+# NABLA_TEST_NO_REWRITE=1 (as for the Linux tests, see tests/src/linux.rs):
+# the guest on the trap path, every syscall site left as it is.
+tender_flags=()
+if [ "${NABLA_TEST_NO_REWRITE:-}" = 1 ]; then
+    tender_flags=(--no-syscall-rewrite)
+fi
 kernel=$root/build/linux.nabla
 rootfs=$root/build/rootfs.ext4
 guest_dir=/mnt/bb
@@ -218,7 +224,7 @@ else
     )
     status=0
     printf '%s\n' "${guest_script[@]}" |
-        timeout "$limit" "$tender" --mem=256 --block "$out/root.ext4" --block disk1="$out/testsuite.ext4" \
+        timeout "$limit" "$tender" "${tender_flags[@]}" --mem=256 --block "$out/root.ext4" --block disk1="$out/testsuite.ext4" \
             "$kernel" -- quiet >"$out/console.log" 2>&1 || status=$?
     if [ "$status" -ne 0 ]; then
         echo "busybox-testsuite: the guest ended with status $status (124: killed after $limit s)" >&2
