@@ -209,6 +209,15 @@ pub extern "C" fn nabla_clock_monotonic_fn() -> unsafe extern "C" fn() -> u64 {
     crate::hc().clock_monotonic
 }
 
+/// The timer's deadline itself (absolute monotonic ns, 0: disarmed), for
+/// the guest's vDSO: a program that reads the clock there past it makes
+/// the syscall, so that the kernel sees the timer due (the preemption tick
+/// is dropped while the tender's clock runs).
+#[unsafe(no_mangle)]
+pub extern "C" fn nabla_timer_deadline() -> *const u64 {
+    DEADLINE.as_ptr().cast_const()
+}
+
 /// `os_persistent_clock_emulation`: wall-clock ns since 1970.
 #[unsafe(no_mangle)]
 pub extern "C" fn os_persistent_clock_emulation() -> i64 {
