@@ -23,7 +23,7 @@ STATIC_DIR := target/$(TRIPLE)/release
 C_GUEST_NAMES := hello blk tls ssp names
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
-.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs busybox image programs
+.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs busybox image programs nabla-init
 
 all: tender guests c-guests
 
@@ -31,9 +31,9 @@ setup:
 	@scripts/setup.sh </dev/null
 
 tender: setup
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TRIPLE) -p nabla-tender --bins
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(TRIPLE) -p nabla-tender -p nabla-runtime --bins
 	@mkdir -p target/release
-	cp --remove-destination $(STATIC_DIR)/nabla-tender $(STATIC_DIR)/nabla-elftool target/release/
+	cp --remove-destination $(STATIC_DIR)/nabla-tender $(STATIC_DIR)/nabla-elftool $(STATIC_DIR)/nabla-runtime target/release/
 	$(CARGO) build --release -p nabla-tests --bins
 
 guests: setup
@@ -54,6 +54,11 @@ c-guests: tender
 # initramfs, built into target/init/ with the nabla-cpio packer.
 initramfs: tender
 	scripts/build-init.sh target/init </dev/null
+
+# The container guest's init (userland/init/nabla-init.c, static-pie
+# against musl), installed next to nabla-runtime as target/release/nabla-init.
+nabla-init: setup
+	scripts/build-nabla-init.sh target/release/nabla-init </dev/null
 
 # The guest userland: busybox from Debian's source (no MMU, musl
 # static-pie, hush as /bin/sh), musl's dynamic loader from Debian's source
@@ -93,13 +98,13 @@ unit: setup
 
 # Every Linux test again with the guest's syscalls all on the trap path
 # (--no-syscall-rewrite): the path that always serves must stay correct.
-integration: all kernel initramfs image programs
+integration: all kernel initramfs image programs nabla-init
 	$(CARGO) test --release -p nabla-tests
 	NABLA_TEST_NO_REWRITE=1 $(CARGO) test --release -p nabla-tests --test 'linux*'
 
 test: lint unit integration
 
-bench: all kernel initramfs image programs
+bench: all kernel initramfs image programs nabla-init
 	scripts/bench.sh
 
 # Debian's linux-source-6.12, fetched and extracted once under build/.
@@ -112,6 +117,8 @@ kernel-source:
 kernel: setup
 	$(CARGO) rustc --release -p nabla-platform --features uml --crate-type staticlib --target-dir target/platform-uml
 	scripts/kernel.sh $(PLATFORM_UML) </dev/null
+	@mkdir -p target/release
+	cp --remove-destination $(KERNEL) target/release/linux.nabla
 
 clean:
 	$(CARGO) clean
