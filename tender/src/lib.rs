@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod memory;
 pub mod modules;
 pub mod pkru;
+pub mod runnc;
 pub mod runtime;
 pub mod sandbox;
 pub mod signals;

@@ -84,7 +84,8 @@ fn run() -> ! {
     // core file holding guest or tender memory.
     sandbox::forbid_core_dumps()
         .unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot forbid core dumps: {e}")));
-    let cli = Cli::try_parse_from(normalize_args(std::env::args())).unwrap_or_else(|e| {
+    // runnc's `nabla-run` command line, translated (see runnc.rs).
+    let cli = Cli::try_parse_from(normalize_args(nabla_tender::runnc::command_line())).unwrap_or_else(|e| {
         let code = if e.use_stderr() { exit::USAGE } else { 0 };
         let _ = e.print();
         std::process::exit(code)
