@@ -15,7 +15,7 @@
 //! image) as
 //!
 //! ```text
-//! nabla-tender --mem=MB --block ROOTFS.iso:ro --net eth0=TAP --initrd /proc/self/fd/N KERNEL -- quiet
+//! nabla-tender --quiet --mem=MB --block ROOTFS.iso:ro --net eth0=TAP --initrd /proc/self/fd/N KERNEL -- quiet
 //! ```
 //!
 //! with, in the memfd `N`, the initramfs of `nabla-init` and its
@@ -67,8 +67,11 @@
 //!
 //! IPv4 static addresses only (no `dhcp`, no `inet6`); one disk, one
 //! network; the root is read-only and only `/tmp` (tmpfs, in guest
-//! memory) is writable, as with runnc; the mount points `/tmp`, `/proc`
-//! and `/dev` must exist in the image (a read-only root cannot grow them);
+//! memory) is writable, as with runnc; the image must hold `/tmp` (a
+//! read-only root cannot grow it: without it the guest's init stops
+//! with one line), and `nabla-init` mounts devtmpfs on `/dev` and proc on
+//! `/proc` only where the image has those directories (runnc's
+//! `genisoimage -m dev -m sys -m proc` leaves them out);
 //! rumprun's `rc_TESTING` and `_RUMPRUN_ROOTFSCFG=` (the config read from
 //! the root disk) are not supported.
 
@@ -277,7 +280,8 @@ impl SptArgs {
     /// The tender's own command line (program name `argv0`), the
     /// initramfs at `initrd`.
     pub fn tender_args(&self, argv0: &str, initrd: &str) -> Vec<String> {
-        let mut out = vec![argv0.to_string()];
+        // --quiet: no platform banner on the container's stdout.
+        let mut out = vec![argv0.to_string(), "--quiet".to_string()];
         out.push(format!("--mem={}", self.mem.clone().unwrap_or_else(|| DEFAULT_MEM_MIB.to_string())));
         if let Some(d) = &self.disk {
             out.extend(["--block".to_string(), format!("{}:ro", d.display())]);
@@ -466,11 +470,13 @@ pub fn guest_config(config: &RumpConfig, fstype: &str, has_net: bool) -> Result<
         env: config.env.clone(),
         cwd: Some(cwd),
         hostname: config.hostname.clone(),
-        mounts: vec![
-            mount("proc", "/proc", &["nosuid", "nodev", "noexec"], ""),
-            mount("devtmpfs", "/dev", &["nosuid"], "mode=755"),
-            mount("tmpfs", "/tmp", &["nosuid", "nodev"], "mode=1777"),
-        ],
+        // nabla-init mounts devtmpfs on /dev and proc on /proc itself.
+        mounts: vec![Mount {
+            fstype: "tmpfs".into(),
+            dest: "/tmp".into(),
+            flags: vec!["nosuid".into(), "nodev".into()],
+            data: "mode=1777".into(),
+        }],
         ..Default::default()
     };
     if let Some(n) = &config.net {
@@ -502,15 +508,6 @@ pub fn guest_config(config: &RumpConfig, fstype: &str, has_net: bool) -> Result<
         }
     }
     Ok(g)
-}
-
-fn mount(fstype: &str, dest: &str, flags: &[&str], data: &str) -> Mount {
-    Mount {
-        fstype: fstype.into(),
-        dest: dest.into(),
-        flags: flags.iter().map(|f| f.to_string()).collect(),
-        data: data.into(),
-    }
 }
 
 #[cfg(test)]
@@ -635,6 +632,7 @@ mod tests {
             spt.tender_args("nabla-run", "/proc/self/fd/7"),
             strings(&[
                 "nabla-run",
+                "--quiet",
                 "--mem=512",
                 "--block",
                 "/c/rootfs.iso:ro",
@@ -649,7 +647,7 @@ mod tests {
         );
         let spt = SptArgs::parse(&strings(&["--disk=d", "--no-syscall-rewrite", "--", "k", "{}"])).unwrap();
         let out = spt.tender_args("t", "i");
-        assert_eq!(out[1], "--mem=512");
+        assert_eq!(out[2], "--mem=512");
         assert!(out.contains(&"--no-syscall-rewrite".to_string()) && !out.contains(&"--net".to_string()));
     }
 
