@@ -23,7 +23,7 @@ STATIC_DIR := target/$(TRIPLE)/release
 C_GUEST_NAMES := hello blk tls ssp names
 C_GUESTS := $(addprefix target/guests/c-,$(C_GUEST_NAMES))
 
-.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs busybox image programs nabla-init
+.PHONY: all tender guests c-guests run test lint unit integration bench setup clean kernel-source kernel initramfs busybox image programs nabla-init oci-image
 
 all: tender guests c-guests
 
@@ -71,6 +71,12 @@ image: busybox
 	scripts/build-musl.sh build/musl </dev/null
 	scripts/build-image.sh build/busybox/busybox build/musl/ld-musl-x86_64.so.1 build/rootfs.ext4 </dev/null
 
+# The containers' test image (tests/tests/containers.rs, make bench): an
+# OCI image archive, docker.io/nabla/test:latest, of our busybox and the
+# programs in tests/containers/, reproducible and cached.
+oci-image: busybox
+	scripts/build-oci-image.sh build/oci-image.tar </dev/null
+
 # Debian 12's own programs (glibc, unmodified) for tests/linux_programs.rs:
 # fetched with apt-get download, unpacked under build/programs/root and
 # imaged as build/programs.ext4 (cached: nothing to do when up to date).
@@ -98,13 +104,13 @@ unit: setup
 
 # Every Linux test again with the guest's syscalls all on the trap path
 # (--no-syscall-rewrite): the path that always serves must stay correct.
-integration: all kernel initramfs image programs nabla-init
+integration: all kernel initramfs image programs nabla-init oci-image
 	$(CARGO) test --release -p nabla-tests
 	NABLA_TEST_NO_REWRITE=1 $(CARGO) test --release -p nabla-tests --test 'linux*'
 
 test: lint unit integration
 
-bench: all kernel initramfs image programs nabla-init
+bench: all kernel initramfs image programs nabla-init oci-image
 	scripts/bench.sh
 
 # Debian's linux-source-6.12, fetched and extracted once under build/.

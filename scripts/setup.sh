@@ -20,6 +20,13 @@ command -v curl >/dev/null || need_pkgs+=(curl)
 command -v strace >/dev/null || need_pkgs+=(strace)
 # The network benchmarks: an HTTP load generator.
 command -v wrk >/dev/null || need_pkgs+=(wrk)
+# The container tests and benchmarks (tests/tests/containers.rs,
+# tests/tests/runnc.rs, the containers section of scripts/bench.sh):
+# containerd with ctr and its runc shim, Debian's runc to compare with,
+# and genisoimage for runnc's ISO root file systems.
+command -v containerd >/dev/null && command -v ctr >/dev/null || need_pkgs+=(containerd)
+command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need_pkgs+=(runc)
+command -v genisoimage >/dev/null || need_pkgs+=(genisoimage)
 
 if ((${#need_pkgs[@]})); then
     echo "setup: installing ${need_pkgs[*]}"
