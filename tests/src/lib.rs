@@ -1,6 +1,7 @@
 //! Helpers for the integration tests in `tests/tests/`: locate the built
 //! tender and guests, run them, and capture what a user would see.
 
+pub mod containerd;
 pub mod disk;
 pub mod linux;
 pub mod netns;
