@@ -17,10 +17,13 @@
 # guest running Debian's glibc programs from build/programs.ext4, `make
 # programs`, against the same programs natively), then linux-net-tcp,
 # linux-net-rr, linux-net-http (that guest with eth0 on a tap, against the
-# same servers between two network namespaces over a veth pair).
+# same servers between two network namespaces over a veth pair), then
+# containers-start, containers-mem (containerd and ctr running the image
+# of `make oci-image` with Debian's runc and with nabla-runtime).
 # ONLY=NAMES (comma- or space-separated; "linux" stands for the three
 # Linux ones (not linux-syscalls, linux-programs), "disk" for the five
-# disk ones, "linux-net" for the three network ones) runs just those,
+# disk ones, "linux-net" for the three network ones, "containers" for the
+# two container ones) runs just those,
 # e.g. `ONLY=linux scripts/bench.sh`.
 # Environment: RUNS (unikernel boot runs, 500), LINUX_RUNS (Linux boot
 # runs, 50), DISK_RUNS (disk boot runs, 50), ROUNDS (interleaved rounds of
@@ -29,7 +32,8 @@
 # (interleaved rounds of the linux-net sections, 3), NET_SECS (seconds per netbench and wrk
 # run, 2), NET_PINGS (echoes per ping run, 1000), PROG_SPAWNS (linux-programs
 # /bin/true spawns, 200), PROG_INTERP_SPAWNS (its perl and python3 spawns,
-# 20), PROG_PROCS (its sleep instances, 10), SYSCALLS_N (linux-syscalls
+# 20), PROG_PROCS (its sleep instances, 10), CTR_RUNS (containers-start
+# runs, 20), CTR_IDLE (containers-mem containers per runtime, 5), SYSCALLS_N (linux-syscalls
 # calls per operation, 200000), SYSCALLS_RR (its pipe round trips,
 # 20000), SYSCALLS_SPAWNS (its spawns, 1000), SYSCALLS_CPU (the host CPU
 # it pins both sides to, 0). The disk-io section drops
@@ -49,7 +53,8 @@ want() {
     for o in ${ONLY//,/ }; do
         [ "$o" = "$1" ] || { [ "$o" = linux ] && [[ $1 == linux-* && $1 != linux-net-* && $1 != linux-programs && $1 != linux-syscalls ]]; } ||
             { [ "$o" = linux-net ] && [[ $1 == linux-net-* ]]; } ||
-            { [ "$o" = disk ] && [[ $1 == disk-* ]]; } && return 0
+            { [ "$o" = disk ] && [[ $1 == disk-* ]]; } ||
+            { [ "$o" = containers ] && [[ $1 == containers-* ]]; } && return 0
     done
     return 1
 }
@@ -936,4 +941,130 @@ if want linux-net-tcp || want linux-net-rr || want linux-net-http; then
         net_row "GET /4k.html" http
         net_rounds http
     fi
+fi
+
+# ---- Containers: Debian's containerd (a daemon of this run's own, own
+# root, state and socket under /tmp, no CRI plugin) and ctr driving the
+# stock io.containerd.runc.v2 shim on the image of `make oci-image`
+# (build/oci-image.tar), with Debian's runc and with nabla-runtime, in
+# the same run.
+# containers-start: `ctr run --rm IMAGE ID /bin/nabla-test hello`, exec
+# of ctr to its exit (container create, start, the program, exit,
+# delete), CTR_RUNS runs each (20), interleaved, after 3 warm-ups each
+# (nabla-bench boot; nabla-runtime's root-disk cache is warm).
+# containers-mem: CTR_IDLE (5) containers of /bin/nabla-test sleep
+# started detached with each runtime and left idle 2 s; the sum over
+# each container's shim and all its descendants (runc: the program;
+# nabla-runtime: the tender) of Rss and Pss from /proc/PID/smaps_rollup,
+# divided by the number of containers. ----
+if want containers-start || want containers-mem; then
+    CTR_RUNS=${CTR_RUNS:-20} CTR_IDLE=${CTR_IDLE:-5}
+    img=build/oci-image.tar nabla_rt=$PWD/target/release/nabla-runtime runc_rt=$(command -v runc || echo /usr/sbin/runc)
+    for f in "$img" "$nabla_rt" "$runc_rt" target/release/nabla-init target/release/linux.nabla; do
+        if [ ! -e "$f" ]; then
+            echo "bench: $f is missing: the containers sections need 'make oci-image tender nabla-init kernel' and Debian's runc" >&2
+            exit 1
+        fi
+    done
+    ctd_dir=/tmp/nabla-bench-ctd-$$
+    ctd_sock=$ctd_dir/ctd.sock
+    ctd_pid=""
+    ctd_cleanup() {
+        local ns id m
+        if [ -n "$ctd_pid" ]; then
+            for ns in bench-runc bench-nabla; do
+                for id in $(ctr -a "$ctd_sock" -n $ns task ls -q 2>/dev/null); do
+                    ctr -a "$ctd_sock" -n $ns task delete -f "$id" >/dev/null 2>&1 || true
+                done
+                for id in $(ctr -a "$ctd_sock" -n $ns container ls -q 2>/dev/null); do
+                    ctr -a "$ctd_sock" -n $ns container delete "$id" >/dev/null 2>&1 || true
+                done
+            done
+            kill "$ctd_pid" 2>/dev/null || true
+            wait "$ctd_pid" 2>/dev/null || true
+        fi
+        awk -v d="$ctd_dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+            umount -l "$m" || true
+        done
+        rm -rf "$ctd_dir" /run/containerd/runc/bench-runc /run/containerd/runc/bench-nabla
+    }
+    trap ctd_cleanup EXIT INT TERM
+    mkdir -p "$ctd_dir"
+    cat >"$ctd_dir/config.toml" <<TOML
+version = 2
+root = "$ctd_dir/root"
+state = "$ctd_dir/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.native",
+  "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "$ctd_sock"
+[ttrpc]
+  address = "$ctd_sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+TOML
+    containerd --config "$ctd_dir/config.toml" >"$ctd_dir/containerd.log" 2>&1 &
+    ctd_pid=$!
+    for _ in $(seq 500); do
+        ctr -a "$ctd_sock" version >/dev/null 2>&1 && break
+        sleep 0.02
+    done
+    for ns in bench-runc bench-nabla; do
+        ctr -a "$ctd_sock" -n $ns image import "$img" >/dev/null
+    done
+    image=docker.io/nabla/test:latest
+    # ctr run with each runtime, up to the options.
+    runc_run=("$(command -v ctr)" -a "$ctd_sock" -n bench-runc run --runtime io.containerd.runc.v2 --runc-binary "$runc_rt")
+    nabla_run=("$(command -v ctr)" -a "$ctd_sock" -n bench-nabla run --runtime io.containerd.runc.v2 --runc-binary "$nabla_rt")
+    if want containers-start; then
+        {
+            read -r r r10 r90 _
+            read -r n n10 n90 _
+        } < <($bench boot "$CTR_RUNS" -- "${runc_run[@]}" --rm "$image" hello /bin/nabla-test hello \
+            -- "${nabla_run[@]}" --rm "$image" hello /bin/nabla-test hello)
+        echo
+        echo "containers start: ctr run --rm of a hello container, exec of ctr to its exit, $CTR_RUNS interleaved runs each (median [p10-p90])"
+        ms() { awk -v a="$1" 'BEGIN {printf "%.1f", a / 1000}'; }
+        printf '  %-34s %7s ms [%s-%s]\n' "runc (Debian's, baseline)" "$(ms "$r")" "$(ms "$r10")" "$(ms "$r90")"
+        printf '  %-34s %7s ms [%s-%s]\n' "nabla-runtime" "$(ms "$n")" "$(ms "$n10")" "$(ms "$n90")"
+        echo "  ratio nabla-runtime / runc: $(ratio "$n" "$r") (goal <= 1)"
+    fi
+    if want containers-mem; then
+        # Sum of Rss and Pss (KiB) over the shims of namespace NS and all
+        # their descendants, and the shims' own.
+        ns_mem() {
+            local shims all frontier next p q s
+            shims=$(ps -eo pid=,args= | awk -v ns="$1" -v a="$ctd_sock" \
+                '$2 ~ /containerd-shim-runc-v2$/ && index($0, "-namespace " ns " ") && index($0, a) {print $1}')
+            all=$shims frontier=$shims
+            while [ -n "$frontier" ]; do
+                next=$(ps -eo pid=,ppid= | awk -v f=" $(echo $frontier) " 'index(f, " " $2 " ") {print $1}')
+                all="$all $next" frontier=$next
+            done
+            for p in $all; do
+                s=0
+                for q in $shims; do [ "$p" = "$q" ] && s=1; done
+                awk -v s=$s '/^Rss:/ {r = $2} /^Pss:/ {p = $2} END {print r, p, s}' "/proc/$p/smaps_rollup"
+            done | awk '{r += $1; p += $2} $3 == 1 {sr += $1; sp += $2} END {printf "%d %d %d %d\n", r, p, sr, sp}'
+        }
+        for i in $(seq "$CTR_IDLE"); do
+            "${runc_run[@]}" -d --null-io "$image" "idle$i" /bin/nabla-test sleep >/dev/null
+            "${nabla_run[@]}" -d --null-io "$image" "idle$i" /bin/nabla-test sleep >/dev/null
+        done
+        sleep 2
+        read -r rr rp rsr rsp < <(ns_mem bench-runc)
+        read -r nr np nsr nsp < <(ns_mem bench-nabla)
+        echo
+        echo "containers memory: $CTR_IDLE idle containers (/bin/nabla-test sleep) per runtime, KiB per container"
+        printf '  %-34s %8s %8s   %s\n' "" Rss Pss "(of which the shim: Rss, Pss)"
+        per() { awk -v a="$1" -v n="$CTR_IDLE" 'BEGIN {printf "%d", a / n}'; }
+        printf '  %-34s %8s %8s   (%s, %s)\n' "runc: shim + program" "$(per "$rr")" "$(per "$rp")" "$(per "$rsr")" "$(per "$rsp")"
+        printf '  %-34s %8s %8s   (%s, %s)\n' "nabla-runtime: shim + tender" "$(per "$nr")" "$(per "$np")" "$(per "$nsr")" "$(per "$nsp")"
+        echo "  ratio nabla-runtime / runc, Pss: $(ratio "$np" "$rp")"
+    fi
+    ctd_cleanup
+    trap - EXIT INT TERM
 fi
