@@ -83,13 +83,15 @@ fn terminal() {
     let id = id("tty");
     let mut pty = OnPty::spawn(ctd.run_cmd(&["--rm", "-t"], &id, &["/bin/sh"]));
     // The shell's prompt, then a line typed on the terminal; the shell's
-    // echo shows the line as typed, only its output has "hi-3".
+    // echo shows the line as typed, only its output has "hi-3" and
+    // "tty-6" (its stdin is a terminal).
     let deadline = Instant::now() + Duration::from_secs(30);
     while pty.output().trim().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    pty.send("echo hi-$((1+2)); exit\r");
+    pty.send("echo hi-$((1+2)); [ -t 0 ] && echo tty-$((2*3)); exit\r");
     pty.wait_for("hi-3", 30);
+    pty.wait_for("tty-6", 10);
     let (code, out) = pty.wait(30);
     assert_eq!(code, Some(0), "ctr run -t: {out:?}");
     assert_clean(&ctd, &id);
