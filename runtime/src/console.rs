@@ -5,7 +5,8 @@
 //! connects to the unix socket `--console-socket` names and sends the
 //! master's fd there in one `SCM_RIGHTS` message (the payload is the
 //! slave's name, which containerd's shim ignores), then makes the slave
-//! its controlling terminal and its fds 0, 1 and 2. The tender then runs
+//! its controlling terminal and its fds 0, 1 and 2, in raw mode (input
+//! and output: the guest's own terminal does the line discipline). The tender then runs
 //! on the slave: it sees a terminal and passes keystrokes through raw,
 //! and the guest's `nabla-init` gives the container's process the guest
 //! console as its own terminal (`terminal` in the guest config).
@@ -86,6 +87,16 @@ pub fn setup(socket: &Path) -> Result<(), ConsoleError> {
     drop(sock);
     // SAFETY: our own fd, sent; the receiver holds its own copy.
     unsafe { libc::close(master) };
+    // The guest's own terminal does the line discipline (echo, editing,
+    // "\n" to "\r\n"): the host side passes bytes through untouched.
+    // SAFETY: zeroed termios is a valid out-buffer; cfmakeraw edits it.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(slave, &mut t) == 0 {
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(slave, libc::TCSANOW, &t);
+        }
+    }
     // SAFETY: TIOCSCTTY takes an int argument; dup2 and close on our fds.
     unsafe {
         check(libc::ioctl(slave, libc::TIOCSCTTY, 0)).map_err(ConsoleError::Setup)?;
