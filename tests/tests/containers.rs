@@ -204,10 +204,9 @@ fn delete_leaves_nothing_behind() {
     assert_eq!(r.code, Some(0), "ctr container delete: {r:?}");
     assert_clean(&ctd, &id3);
     no_tap(&ns);
-    let tenders: Vec<_> = processes_named("nabla-tender")
-        .into_iter()
-        .filter(|(_, c)| c.contains(&ctd.dir().display().to_string()))
-        .collect();
+    // The tenders' command lines name their state under the runtime's root.
+    let state = ctd.runtime_root().display().to_string();
+    let tenders: Vec<_> = processes_named("nabla-tender").into_iter().filter(|(_, c)| c.contains(&state)).collect();
     assert!(tenders.is_empty(), "tenders left: {tenders:?}");
 }
 
