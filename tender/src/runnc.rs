@@ -72,6 +72,7 @@
 //! with one line), and `nabla-init` mounts devtmpfs on `/dev` and proc on
 //! `/proc` only where the image has those directories (runnc's
 //! `genisoimage -m dev -m sys -m proc` leaves them out);
+//! an ext4 root must have no journal to recover (the disk is read-only);
 //! rumprun's `rc_TESTING` and `_RUMPRUN_ROOTFSCFG=` (the config read from
 //! the root disk) are not supported.
 

@@ -19,7 +19,7 @@
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
-use nabla_tests::disk::{program_lines, rootfs, scratch};
+use nabla_tests::disk::{program_lines, replay_journal, rootfs, rootfs_copy, scratch};
 use nabla_tests::linux::{kernel, rewrite_flags};
 use nabla_tests::netns::Netns;
 use nabla_tests::{Run, bin};
@@ -154,10 +154,14 @@ fn runnc_command_line_runs_the_program_from_the_iso() {
 
 #[test]
 fn an_ext4_root_is_taken_too() {
-    let (link, _) = setup("ext4");
+    let (link, iso) = setup("ext4");
+    // A copy with its journal replayed: a read-only disk cannot be
+    // mounted while its journal needs recovery.
+    let disk = rootfs_copy(iso.parent().unwrap());
+    replay_journal(&disk);
     let json = runnc_json(&["PATH=/bin"], &format!("/linux.nabla /bin/sh -c '{SCRIPT}' a b c"), None, "/");
     let mut cmd = Command::new(&link);
-    runnc_args(&mut cmd, None, &rootfs(), &json);
+    runnc_args(&mut cmd, None, &disk, &json);
     let r = run(cmd, 60);
     let lines = program_lines(&r);
     assert_eq!(lines.first(), Some(&"args=a|b|c"), "{r:?}");
