@@ -44,6 +44,37 @@
 //! writer than reader), so the version line only changes when a key's
 //! meaning does.
 //!
+//! # What `nabla-init` does with it
+//!
+//! `userland/init/nabla-init.c` (its header comment has the details).
+//! In order: host name, sysctls (through the initramfs' `/proc`) and the
+//! network (`lo` always up as 127.0.0.1/8; then MTUs, addresses, routes;
+//! a route that exists already, such as an address's own subnet, is
+//! fine); the root on `/newroot` (its device waited for up to 3 s), made
+//! the root with `MS_MOVE` and `chroot`; in the new root, devtmpfs on
+//! `/dev` and proc on `/proc` **unless a `mount` line names that
+//! destination** (each only where the directory exists or can be made),
+//! then the `mount` lines in order (mount points made as needed), then the
+//! `file` copies (parent directories made; on an `ro` root a file that
+//! exists there is bind-mounted over instead), then `readonly`. So
+//! `mount` lines under `/dev` (devpts, mqueue, a tmpfs `/dev/shm`) find
+//! devtmpfs there, and a `tmpfs` on `/dev` (as OCI's default config has)
+//! would hide the devices: a runtime leaves such a line out. Paths are
+//! resolved in the new root, its symbolic links included. The process
+//! is started with `vfork` and `execve`, `arg` 0 looked up in the `env`
+//! `PATH` (default `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`)
+//! as `execvp` does; it gets `rlimit`s, then `groups` (none without the
+//! line), gid, uid, `umask`, `cwd`. SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+//! SIGUSR1, SIGUSR2 and SIGWINCH that reach pid 1 are sent on to it. When
+//! it ends the guest restarts (`LINUX_REBOOT_CMD_RESTART2`) with its exit
+//! status, or 128 + its signal, as the argument: the tender's exit
+//! status. Errors are one line `nabla-init: ...` on the tender's stderr
+//! (`/dev/ttyN1`, else the console) and status 1: `config line N: ...`
+//! for a bad line, `config: ...` for a missing one (`root` and `arg` are
+//! required); `cannot run ARG0: REASON` is 127 for a program not found,
+//! 126 for one that cannot be run. `nabla-init --check FILE`, outside a
+//! guest, only parses a config (0, or the error line and 1).
+//!
 //! # Limits
 //!
 //! IPv4 only; no routes through a second gateway hop; files are copied
@@ -236,20 +267,28 @@ impl GuestConfig {
     /// config, the files to copy, `/dev/console` and the directories
     /// `nabla-init` mounts on (`/dev`, `/proc`, `/newroot`).
     pub fn initramfs(&self, init: &[u8]) -> Vec<u8> {
-        let mut c = Cpio::default();
-        c.dir("dev", 0o755);
-        c.char_dev("dev/console", 0o600, 5, 1);
-        c.dir("proc", 0o555);
-        c.dir("newroot", 0o755);
-        c.dir("nabla", 0o700);
-        c.dir("nabla/files", 0o700);
-        c.file("init", 0o755, init);
-        c.file(CONFIG_PATH, 0o600, self.to_text().as_bytes());
-        for (n, f) in self.files.iter().enumerate() {
-            c.file(&format!("nabla/files/{n}"), 0o600, &f.data);
-        }
-        c.finish()
+        let files: Vec<&[u8]> = self.files.iter().map(|f| f.data.as_slice()).collect();
+        initramfs_from_text(init, &self.to_text(), &files)
     }
+}
+
+/// [`GuestConfig::initramfs`] with the config given as its text and the
+/// files' contents in order (`/nabla/files/N` is `files[N]`): for tools
+/// and tests that write the text themselves (a malformed config, say).
+pub fn initramfs_from_text(init: &[u8], text: &str, files: &[&[u8]]) -> Vec<u8> {
+    let mut c = Cpio::default();
+    c.dir("dev", 0o755);
+    c.char_dev("dev/console", 0o600, 5, 1);
+    c.dir("proc", 0o555);
+    c.dir("newroot", 0o755);
+    c.dir("nabla", 0o700);
+    c.dir("nabla/files", 0o700);
+    c.file("init", 0o755, init);
+    c.file(CONFIG_PATH, 0o600, text.as_bytes());
+    for (n, data) in files.iter().enumerate() {
+        c.file(&format!("nabla/files/{n}"), 0o600, data);
+    }
+    c.finish()
 }
 
 const S_IFREG: u32 = 0o100_000;
@@ -367,5 +406,16 @@ mod tests {
         let i = a.windows(5).position(|w| w == b"init\0").expect("init");
         let hdr = &a[i - 110..i];
         assert_eq!(&hdr[14..22], b"000081ED");
+    }
+
+    #[test]
+    fn the_archive_from_text_is_the_configs_own() {
+        let f = File { dest: "/etc/hostname".into(), mode: 0o644, data: b"box\n".to_vec() };
+        let c = GuestConfig { args: vec!["sh".into()], files: vec![f], ..Default::default() };
+        let by_text = initramfs_from_text(b"init", &c.to_text(), &[b"box\n"]);
+        assert_eq!(c.initramfs(b"init"), by_text);
+        let i = by_text.windows(14).position(|w| w == b"nabla/files/0\0").expect("file 0");
+        // 110 header bytes and 14 of name: the data follows unpadded.
+        assert!(by_text[i..].starts_with(b"nabla/files/0\0box\n"));
     }
 }

@@ -915,10 +915,11 @@ static void wait_for(const char *dev)
 }
 
 /* The initramfs' own files: freed (the file data lives in guest memory;
- * the files to copy stay open until copied). */
+ * the files to copy stay open until copied). On a read-only root the
+ * files stay: they may be bind-mounted, which needs a linked file. */
 static void free_initramfs(void)
 {
-	for (size_t i = 0; i < cfg.nfiles; i++) {
+	for (size_t i = 0; i < cfg.nfiles && !cfg.root_ro; i++) {
 		char path[64];
 
 		snprintf(path, sizeof path, FILES_DIR "/%lu", cfg.files[i].n);
