@@ -3,7 +3,9 @@
 //! [`nabla_guestcfg::GuestConfig`] (or written as text, for the malformed
 //! ones), packed with `target/release/nabla-init` into an initramfs, and
 //! the Linux guest booted on a copy of `build/rootfs.ext4` (busybox) with
-//! it. Needs `make tender kernel image nabla-init`.
+//! it. Needs `make tender kernel image nabla-init`; the exit status, the
+//! separate stderr and the host signal need kernel patches 0023-0025
+//! (stderr on /dev/ttyN1, host signals to init, the restart's status).
 
 #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 
@@ -160,10 +162,8 @@ fn a_read_only_root_and_readonly() {
 }
 
 /// The tender exits with the container's status (the kernel hands the
-/// restart's argument to the tender). Needs the kernel's RESTART2 status
-/// support (issue 12's ABI addition); until then the tender exits 0.
+/// restart's argument to the tender: kernel patch 0025).
 #[test]
-#[ignore = "needs the kernel that turns the restart argument into the tender's exit status"]
 fn the_tenders_exit_status_is_the_containers() {
     for (script, want) in [("exit 3", 3), ("exit 0", 0), ("kill -TERM $$", 128 + 15)] {
         let r = boot_config("init-status", &shell_config(script));
@@ -172,4 +172,62 @@ fn the_tenders_exit_status_is_the_containers() {
     let mut c = shell_config("");
     c.args = vec!["no-such-program".into()];
     assert_eq!(boot_config("init-status", &c).code, Some(127));
+    let r = boot_archive("init-status", &initramfs_from_text(&init(), "nabla-config 1\nbad\n", &[]));
+    assert_eq!(r.code, Some(1), "{r:?}");
+}
+
+/// Without `terminal`, stdout is the tender's stdout and stderr its
+/// stderr (/dev/ttyN1: kernel patch 0023), each with only the process's
+/// output.
+#[test]
+fn stdout_and_stderr_are_kept_apart() {
+    let r = boot_config("init-streams", &shell_config("echo out; echo err >&2; readlink /proc/self/fd/2"));
+    let out: Vec<&str> =
+        r.stdout.lines().filter(|l| !l.starts_with("Nabla platform ") && !l.starts_with("reboot: ")).collect();
+    assert_eq!(out, ["out", "/dev/ttyN1"], "{r:?}");
+    assert_eq!(r.stderr, "err\n");
+}
+
+/// SIGTERM to the tender reaches the container's process through pid 1
+/// (kernel patch 0024 hands host signals to init; nabla-init forwards
+/// them), which handles it and exits with its own status.
+#[test]
+fn a_host_sigterm_reaches_the_process() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let script = "trap 'echo got TERM; exit 7' TERM; echo ready; while true; do sleep 1; done";
+    let dir = scratch("init-sigterm");
+    let img = rootfs_copy(&dir);
+    let cpio = dir.join("init.cpio");
+    std::fs::write(&cpio, shell_config(script).initramfs(&init())).unwrap();
+    let mut child = nabla_tests::linux::tender()
+        .args(["--mem=64", "--block", img.to_str().unwrap(), "--initrd", cpio.to_str().unwrap(), &kernel()])
+        .args(["--", "quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim_end() != "ready" {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the guest ended before it was ready");
+    }
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed().as_secs() >= 30 {
+            let _ = child.kill();
+            panic!("the guest did not end within 30 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(rest.contains("got TERM\n"), "{rest}");
+    assert_eq!(status.code(), Some(7), "{rest}");
 }
