@@ -231,3 +231,56 @@ fn a_host_sigterm_reaches_the_process() {
     assert!(rest.contains("got TERM\n"), "{rest}");
     assert_eq!(status.code(), Some(7), "{rest}");
 }
+
+/// `addr`, `mtu` and `route` lines configure eth0 (a tap in a network
+/// namespace of the test's own), and lo is up: the guest reaches the host
+/// side of the tap.
+#[test]
+fn the_network_lines_configure_eth0() {
+    use nabla_guestcfg::{Address, Route};
+    use nabla_tests::netns::Netns;
+    use std::net::Ipv4Addr;
+    let ns = Netns::new("cinet", &[("tap0", "10.9.0.1/24")]);
+    let script = "ip -4 -o addr show; ip route; cat /sys/class/net/eth0/mtu; \
+                  ping -c1 -W5 10.9.0.1 | grep -c '1 packets received'; ping -c1 -W5 127.0.0.1 | grep -c '1 packets received'";
+    let mut c = shell_config(script);
+    c.env = vec!["PATH=/bin:/sbin:/usr/bin:/usr/sbin".into()];
+    c.mounts = vec![Mount { fstype: "sysfs".into(), dest: "/sys".into(), flags: vec![], data: String::new() }];
+    c.addresses = vec![Address { iface: "eth0".into(), addr: Ipv4Addr::new(10, 9, 0, 2), prefix: 24 }];
+    c.mtus = vec![("eth0".into(), 1400)];
+    c.routes = vec![
+        Route { iface: "eth0".into(), dest: Ipv4Addr::new(10, 9, 0, 0), prefix: 24, gateway: None },
+        Route {
+            iface: "eth0".into(),
+            dest: Ipv4Addr::UNSPECIFIED,
+            prefix: 0,
+            gateway: Some(Ipv4Addr::new(10, 9, 0, 1)),
+        },
+        Route {
+            iface: "eth0".into(),
+            dest: Ipv4Addr::new(10, 77, 0, 0),
+            prefix: 16,
+            gateway: Some(Ipv4Addr::new(10, 9, 0, 1)),
+        },
+    ];
+    let dir = scratch("init-net");
+    let img = rootfs_copy(&dir);
+    let cpio = dir.join("init.cpio");
+    std::fs::write(&cpio, c.initramfs(&init())).unwrap();
+    let tender = bin("nabla-tender");
+    let (img, cpio, k) = (img.to_str().unwrap(), cpio.to_str().unwrap(), kernel());
+    let mut args = vec!["timeout", "60", tender.to_str().unwrap()];
+    args.extend(nabla_tests::linux::rewrite_flags());
+    args.extend(["--mem=64", "--net:eth0=tap0", "--block", img, "--initrd", cpio, &k, "--", "quiet"]);
+    let out = ns.exec(&args).stdin(std::process::Stdio::null()).output().unwrap();
+    let r = Run::from(out);
+    let l = lines(&r);
+    let has = |s: &str| l.iter().any(|x| x.contains(s));
+    assert!(has("lo    inet 127.0.0.1/8"), "{l:?}");
+    assert!(has("eth0    inet 10.9.0.2/24"), "{l:?}");
+    assert!(has("default via 10.9.0.1 dev eth0"), "{l:?}");
+    assert!(has("10.77.0.0/16 via 10.9.0.1 dev eth0"), "{l:?}");
+    assert!(has("10.9.0.0/24 dev eth0"), "{l:?}");
+    assert_eq!(l[l.len() - 3..], ["1400", "1", "1"], "{r:?}");
+    assert_eq!(r.code, Some(0), "{r:?}");
+}
