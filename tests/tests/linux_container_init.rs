@@ -284,3 +284,17 @@ fn the_network_lines_configure_eth0() {
     assert_eq!(l[l.len() - 3..], ["1400", "1", "1"], "{r:?}");
     assert_eq!(r.code, Some(0), "{r:?}");
 }
+
+/// With `terminal`, the process leads its own session with the console
+/// (/dev/ttyN0) as its controlling terminal on fds 0, 1 and 2.
+#[test]
+fn terminal_gives_a_controlling_terminal() {
+    let script = "tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-ttys; \
+                  set -- $(cut -d' ' -f6,7 /proc/$$/stat); [ \"$1\" = $$ ] && echo leader; [ \"$2\" != 0 ] && echo has-ctty; \
+                  echo err >&2";
+    let mut c = shell_config(script);
+    c.terminal = true;
+    let r = boot_config("init-terminal", &c);
+    assert_eq!(lines(&r), ["/dev/ttyN0", "all-ttys", "leader", "has-ctty", "err"], "{r:?}");
+    assert_eq!(r.stderr, "", "{r:?}");
+}
