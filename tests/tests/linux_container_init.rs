@@ -298,3 +298,59 @@ fn terminal_gives_a_controlling_terminal() {
     assert_eq!(lines(&r), ["/dev/ttyN0", "all-ttys", "leader", "has-ctty", "err"], "{r:?}");
     assert_eq!(r.stderr, "", "{r:?}");
 }
+
+/// The parser, natively (`nabla-init --check FILE` on the host): every
+/// malformed config is one line naming its line, and status 1.
+#[test]
+fn the_parser_names_the_bad_line() {
+    const HEAD: &str = "nabla-config 1\nroot /dev/vda ext4 rw\narg x\n";
+    let cases: &[(&str, &str)] = &[
+        ("", "config: empty"),
+        ("nabla-config 2\n", "config line 1: not 'nabla-config 1' (an unknown format or version)"),
+        ("nabla-config 1\narg x\n", "config: no 'root' line"),
+        ("nabla-config 1\nroot /dev/vda ext4 rw\n", "config: no 'arg' line (the process to run)"),
+        ("\n", "config line 4: an empty line"),
+        ("env  A=b\n", "config line 4: an empty field (two spaces or a trailing space)"),
+        ("env A=b \n", "config line 4: an empty field (two spaces or a trailing space)"),
+        (" arg y\n", "config line 4: an empty key"),
+        ("arg a%2\n", "config line 4: bad %XX escape"),
+        ("arg a%00\n", "config line 4: a NUL byte (%00) in an argument"),
+        ("arg a\u{e9}\n", "config line 4: byte 0xc3 must be escaped"),
+        ("env FOO\n", "config line 4: env 'FOO' is not KEY=VALUE"),
+        ("cwd rel\n", "config line 4: cwd 'rel' is not an absolute path"),
+        ("user 1\n", "config line 4: 'user' takes 2 arguments, not 1"),
+        ("user 1 4294967295\n", "config line 4: bad id '4294967295'"),
+        ("umask 8\n", "config line 4: bad umask '8'"),
+        ("rlimit 7 10 5\n", "config line 4: rlimit 7: soft limit above the hard limit"),
+        ("rlimit 99 1 1\n", "config line 4: bad rlimit resource '99'"),
+        ("mount tmpfs /t rw %\n", "config line 4: unknown mount flag 'rw'"),
+        ("addr eth0 10.0.0.2\n", "config line 4: '10.0.0.2' is not ADDR/PREFIX"),
+        ("route eth0 0.0.0.0/0 gw\n", "config line 4: bad gateway 'gw'"),
+        ("sysctl ../x 1\n", "config line 4: bad sysctl key '../x'"),
+        ("terminal x\n", "config line 4: 'terminal' takes 0 arguments, not 1"),
+        ("readonly\nreadonly\n", "config line 5: a second 'readonly' line"),
+        ("root /dev/vdb ext4 rw\n", "config line 4: a second 'root' line"),
+        ("frob\n", "config line 4: unknown key 'frob'"),
+    ];
+    let dir = scratch("init-check");
+    let file = dir.join("config");
+    for (text, want) in cases {
+        let full = if text.starts_with("nabla-config") || text.is_empty() {
+            text.to_string()
+        } else {
+            format!("{HEAD}{text}")
+        };
+        std::fs::write(&file, &full).unwrap();
+        let o = std::process::Command::new(bin("nabla-init")).arg("--check").arg(&file).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stderr), format!("nabla-init: {want}\n"), "{full:?}");
+        assert_eq!(o.status.code(), Some(1), "{full:?}");
+    }
+    let good = format!(
+        "{HEAD}arg %\narg a%20b%25\nenv A=\ncwd /\nuser 0 0\ngroups 1 2\numask 22\nrlimit 7 inf inf\n\
+         hostname h\nfile 0 /etc/hosts 644\nmount tmpfs /tmp nosuid,nodev mode=1777\naddr eth0 10.0.0.2/24\n\
+         mtu eth0 1400\nroute eth0 0.0.0.0/0 10.0.0.1\nsysctl net.ipv4.ip_forward 1\nterminal\nreadonly\n"
+    );
+    std::fs::write(&file, &good).unwrap();
+    let o = std::process::Command::new(bin("nabla-init")).arg("--check").arg(&file).output().unwrap();
+    assert!(o.status.success() && o.stderr.is_empty(), "{o:?}");
+}

@@ -620,12 +620,19 @@ static int parse_config(char *text, size_t len)
 		return line_no = 0, bad("a NUL byte in the config");
 	for (line_no = 1; line < end; line_no++) {
 		char *nl = memchr(line, '\n', end - line);
-		char *args[NGROUPS_MAX + 2];
+		char **args;
 		int n = 0;
+		size_t spaces = 0;
 		char *p, *key;
 
 		if (nl)
 			*nl = 0;
+		for (p = line; *p; p++)
+			spaces += *p == ' ';
+		if (spaces > NGROUPS_MAX)
+			return bad("too many arguments");
+		/* The strings stay in text (cfg points there), the array not. */
+		args = xrealloc(NULL, (spaces + 1) * sizeof *args);
 		if (line_no == 1) {
 			if (strcmp(line, "nabla-config 1") != 0)
 				return bad("not 'nabla-config 1' (an unknown format or version)");
@@ -639,11 +646,9 @@ static int parse_config(char *text, size_t len)
 				*p = 0;
 				if (!p[1] || p[1] == ' ')
 					return bad("an empty field (two spaces or a trailing space)");
-				if (n == (int)(sizeof args / sizeof args[0]))
-					return bad("too many arguments");
 				args[n++] = p + 1;
 			}
-			if (p == key)
+			if (!*key)
 				return bad("an empty key");
 			for (int i = 0; i < n; i++)
 				if (unescape(args[i]))
@@ -651,6 +656,7 @@ static int parse_config(char *text, size_t len)
 			if (parse_line(key, args, n))
 				return -1;
 		}
+		free(args);
 		if (!nl)
 			break;
 		line = nl + 1;
