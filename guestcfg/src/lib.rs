@@ -66,7 +66,8 @@
 //! as `execvp` does; it gets `rlimit`s, then `groups` (none without the
 //! line), gid, uid, `umask`, `cwd`. SIGTERM, SIGINT, SIGHUP, SIGQUIT,
 //! SIGUSR1, SIGUSR2 and SIGWINCH that reach pid 1 are sent on to it. When
-//! it ends the guest restarts (`LINUX_REBOOT_CMD_RESTART2`) with its exit
+//! it ends, every other process is killed, the root is remounted
+//! read-only (the disk is left clean) and the guest restarts (`LINUX_REBOOT_CMD_RESTART2`) with its exit
 //! status, or 128 + its signal, as the argument: the tender's exit
 //! status. Errors are one line `nabla-init: ...` on the tender's stderr
 //! (`/dev/ttyN1`, else the console) and status 1: `config line N: ...`

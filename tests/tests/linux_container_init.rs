@@ -354,3 +354,27 @@ fn the_parser_names_the_bad_line() {
     let o = std::process::Command::new(bin("nabla-init")).arg("--check").arg(&file).output().unwrap();
     assert!(o.status.success() && o.stderr.is_empty(), "{o:?}");
 }
+
+/// At the end every other process is killed and the root remounted
+/// read-only: the disk is left clean, so the next guest can mount it from
+/// a read-only device (ext4 refuses one whose journal needs replaying).
+#[test]
+fn a_writable_root_is_left_clean() {
+    let dir = scratch("init-clean");
+    let img = rootfs_copy(&dir);
+    let cpio = dir.join("init.cpio");
+    let c = shell_config("echo kept >/f; (while true; do echo busy >>/g; sleep 1; done) & sleep 1; exit 4");
+    std::fs::write(&cpio, c.initramfs(&init())).unwrap();
+    let r = boot(&img, &cpio);
+    assert_eq!(restart_status(&r), 4, "{r:?}");
+    let (code, report) = nabla_tests::disk::fsck(&img);
+    assert_eq!(code, 0, "{report}");
+    let mut c = shell_config("cat /f");
+    c.root.as_mut().unwrap().readonly = true;
+    std::fs::write(&cpio, c.initramfs(&init())).unwrap();
+    let k = kernel();
+    let ro = format!("{}:ro", img.to_str().unwrap());
+    let args = ["--mem=64", "--block", &ro, "--initrd", cpio.to_str().unwrap(), &k, "--", "quiet"];
+    let r = run_with_input(&args, Some(b""), 60).unwrap();
+    assert_eq!(lines(&r), ["kept"], "{r:?}");
+}

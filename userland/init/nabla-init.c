@@ -15,8 +15,10 @@
  *      host name, the sysctls and the network (lo always up as
  *      127.0.0.1/8; addresses, MTUs and routes by ioctl);
  *   3. mounts the root disk on /newroot (waiting up to 3 s for its
- *      device), frees the initramfs' files and makes /newroot the root
- *      (MS_MOVE onto / and chroot, as switch_root does);
+ *      device), frees the initramfs' files (/init and the config; the
+ *      files to copy too, unless the root is read-only) and makes
+ *      /newroot the root (MS_MOVE onto / and chroot, as switch_root
+ *      does);
  *   4. in the new root: devtmpfs on /dev and proc on /proc unless the
  *      config mounts something there itself (each only where the
  *      directory exists or can be made), then the config's mounts in
@@ -34,7 +36,10 @@
  *      SIGWINCH to the process, reaps every child that ends, and when the
  *      process exits syncs and reboots with LINUX_REBOOT_CMD_RESTART2 and
  *      the argument "N", N being its exit status or 128 + its signal:
- *      the kernel hands N to the tender, which exits with it.
+ *      the kernel hands N to the tender, which exits with it. Before
+ *      that every other process is killed and the root remounted
+ *      read-only, so the disk is left clean (an ext4 image can then be
+ *      mounted from a read-only device next time: no journal to replay).
  *
  * Any failure of the set-up is one line "nabla-init: ..." on the
  * tender's stderr (/dev/ttyN1, else the console) and the same reboot
@@ -166,6 +171,10 @@ static int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, tty_fd = -1;
 
 static volatile pid_t child_pid;
 
+/* Where the root disk is mounted (NULL: not yet): remounted read-only at
+ * the end, so that the disk is left clean (no journal to replay). */
+static const char *root_at;
+
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
 /* --- ending ------------------------------------------------------------ */
@@ -178,6 +187,18 @@ static void __attribute__((noreturn)) finish(int status)
 
 	if (!as_init)
 		_exit(status);
+	if (root_at) {
+		/* The other processes hold files open for writing: ended
+		 * first (given a second to go), then the disk left clean. */
+		kill(-1, SIGKILL);
+		for (int ms = 0; ms < 1000; ms += 5) {
+			if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+				break;
+			nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
+		}
+		sync();
+		mount(NULL, root_at, NULL, MS_REMOUNT | MS_RDONLY, NULL);
+	}
 	sync();
 	snprintf(arg, sizeof arg, "%d", status);
 	syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART2, arg);
@@ -1228,10 +1249,12 @@ static void init_main(void)
 	wait_for(cfg.root_dev);
 	if (mount(cfg.root_dev, NEWROOT, cfg.root_fstype, cfg.root_ro ? MS_RDONLY : 0, NULL) < 0)
 		die("cannot mount %s (%s) on %s: %s", cfg.root_dev, cfg.root_fstype, NEWROOT, strerror(errno));
+	root_at = NEWROOT;
 	free_initramfs();
 	/* The initramfs' /dev and /proc stay mounted under the new root,
 	 * unreachable: the new root gets its own. */
 	switch_root();
+	root_at = "/";
 	make_mounts();
 	copy_files();
 	if (cfg.readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
