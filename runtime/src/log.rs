@@ -22,21 +22,15 @@ impl Log {
         Log { file, json: format == Some("json"), debug }
     }
 
-    fn line(&mut self, level: &str, msg: &str) -> Option<String> {
+    fn write(&mut self, level: &str, msg: &str) {
+        let Some(f) = &mut self.file else { return };
         let time = crate::state::rfc3339_now();
-        Some(if self.json {
+        let line = if self.json {
             serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
         } else {
             format!("time=\"{time}\" level={level} msg={msg:?}")
-        })
-    }
-
-    fn write(&mut self, level: &str, msg: &str) {
-        if let Some(l) = self.line(level, msg)
-            && let Some(f) = &mut self.file
-        {
-            let _ = writeln!(f, "{l}");
-        }
+        };
+        let _ = writeln!(f, "{line}");
     }
 
     /// An error: in the log and on stderr.
