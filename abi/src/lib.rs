@@ -29,7 +29,7 @@ mod structs;
 pub use structs::*;
 
 /// Version of this contract. Bumped on every change to any struct here.
-pub const ABI_VERSION: u32 = 7;
+pub const ABI_VERSION: u32 = 8;
 
 /// CRC32 of [`LAYOUT`]: a fingerprint of the size and field offsets of every
 /// struct in this crate.

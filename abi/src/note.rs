@@ -41,8 +41,19 @@ pub const GUEST_FLAG_PREEMPT_TICK: u32 = 1 << 1;
 /// (a tap fd handed over without `IFF_VNET_HDR` carries plain frames).
 /// Without the flag, frames are plain Ethernet frames, as in Solo5.
 pub const GUEST_FLAG_NET_VNET_HDR: u32 = 1 << 2;
+/// Guest flag: the guest takes the host signals in [`crate::HOST_SIGNALS`]
+/// (SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH). The
+/// tender's handler for them then no longer ends the run: it records the
+/// signal and wakes the guest, which sees [`crate::HOST_SIGNAL_READY`] in
+/// its ready set and takes the set with
+/// [`crate::Hypercalls::host_signals_take`]. What a signal does is then
+/// the guest's call, ending the run included (the Linux guest exits with
+/// 128 + the number when its init has no handler). Such a guest declares
+/// at most [`crate::MAX_DEVICES_HOST_SIGNALS`] devices.
+pub const GUEST_FLAG_HOST_SIGNALS: u32 = 1 << 3;
 /// Every guest flag this ABI version defines.
-pub const GUEST_FLAGS_KNOWN: u32 = GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK | GUEST_FLAG_NET_VNET_HDR;
+pub const GUEST_FLAGS_KNOWN: u32 =
+    GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK | GUEST_FLAG_NET_VNET_HDR | GUEST_FLAG_HOST_SIGNALS;
 
 /// A whole flags note record, as a guest embeds it.
 #[repr(C, align(4))]

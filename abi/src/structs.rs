@@ -63,6 +63,37 @@ pub const RESULT_EUNSPEC: u32 = 3;
 /// are device handles).
 pub const CONSOLE_READY: u64 = 1 << 63;
 
+/// Bit of pending host signals in the ready set of `yield_until`, for a
+/// guest with [`crate::note::GUEST_FLAG_HOST_SIGNALS`] (which may then
+/// declare at most [`MAX_DEVICES_HOST_SIGNALS`] devices, handles 0..=61):
+/// set while [`Hypercalls::host_signals_take`] would return a non-empty
+/// set. A guest without the flag never sees it (bit 62 is then device
+/// handle 62).
+pub const HOST_SIGNAL_READY: u64 = 1 << 62;
+
+/// Most devices a guest with [`crate::note::GUEST_FLAG_HOST_SIGNALS`] may
+/// declare: bit 62 of the ready set is [`HOST_SIGNAL_READY`].
+pub const MAX_DEVICES_HOST_SIGNALS: usize = 62;
+
+/// The host signals the tender hands to a guest with
+/// [`crate::note::GUEST_FLAG_HOST_SIGNALS`], as a set of `1 << signo`
+/// bits: SIGHUP (1), SIGINT (2), SIGQUIT (3), SIGUSR1 (10), SIGUSR2 (12),
+/// SIGTERM (15) and SIGWINCH (28). For such a guest these signals no
+/// longer end (or, for SIGWINCH, pass by) the tender: it records them and
+/// the guest takes them with [`Hypercalls::host_signals_take`] and decides
+/// (the Linux guest sends each to its init, or ends as the tender would
+/// have: 128 + the number). SIGKILL still ends the tender at once.
+pub const HOST_SIGNALS: u64 = 1 << 1 | 1 << 2 | 1 << 3 | 1 << 10 | 1 << 12 | 1 << 15 | 1 << 28;
+
+/// [`Hypercalls::stream_write`] stream: the tender's standard output
+/// (what [`Hypercalls::console_write`] writes).
+pub const STREAM_STDOUT: u32 = 1;
+/// [`Hypercalls::stream_write`] stream: the tender's standard error.
+pub const STREAM_STDERR: u32 = 2;
+/// [`Hypercalls::stream_write`] stream: the kernel log: the file of the
+/// tender's `--kernel-log`, or standard output without it.
+pub const STREAM_KERNEL_LOG: u32 = 3;
+
 /// Largest command line the tender passes, in bytes, without the final NUL.
 pub const CMDLINE_MAX: u64 = 4095;
 
@@ -259,6 +290,16 @@ pub struct Hypercalls {
     /// `*nread`. `RESULT_AGAIN` when no frame is pending. One host `readv`:
     /// a guest kernel receives a 64 KiB segment straight into its pages.
     pub net_readv: unsafe extern "C" fn(handle: u32, iov: u64, iovcnt: u64, nread: u64) -> u32,
+    /// Write `len` bytes at `buf` to host stream `stream`
+    /// ([`STREAM_STDOUT`], [`STREAM_STDERR`] or [`STREAM_KERNEL_LOG`]);
+    /// `RESULT_EINVAL` for any other stream. All of it is written (a
+    /// short host write is continued), or `RESULT_EUNSPEC`.
+    pub stream_write: unsafe extern "C" fn(stream: u32, buf: u64, len: u64) -> u32,
+    /// The host signals received since the last call, as `1 << signo`
+    /// bits (a subset of [`HOST_SIGNALS`]), and clear them. Always 0 for a
+    /// guest without [`crate::note::GUEST_FLAG_HOST_SIGNALS`]. A signal
+    /// received twice before a take is reported once.
+    pub host_signals_take: unsafe extern "C" fn() -> u64,
 }
 
 /// One piece of guest memory for [`Hypercalls::net_readv`].
@@ -356,7 +397,7 @@ impl Default for DeviceInfo {
 }
 
 /// Number of function pointers in [`Hypercalls`] for this ABI version.
-pub const HYPERCALL_COUNT: u32 = 15;
+pub const HYPERCALL_COUNT: u32 = 17;
 
 /// Stack a hypercall may use on the guest's stack, at most.
 pub const HYPERCALL_STACK: u64 = 8192;
@@ -379,6 +420,8 @@ const_assert_eq!(size_of::<Hypercalls>(), 8 + 8 * HYPERCALL_COUNT as usize);
 const_assert_eq!(offset_of!(Hypercalls, console_write), 8);
 const_assert_eq!(offset_of!(Hypercalls, set_trap_vector), 72);
 const_assert_eq!(offset_of!(Hypercalls, net_readv), 120);
+const_assert_eq!(offset_of!(Hypercalls, stream_write), 128);
+const_assert_eq!(offset_of!(Hypercalls, host_signals_take), 136);
 const_assert_eq!(size_of::<IoVec>(), 16);
 const_assert_eq!(offset_of!(IoVec, len), 8);
 
@@ -393,7 +436,7 @@ const_assert_eq!(offset_of!(DeviceInfo, reserved), 112);
 
 /// Sizes and field offsets of every struct above, in declaration order.
 /// Its CRC is [`crate::LAYOUT_CRC`]; change a struct and the CRC changes.
-pub const LAYOUT: [u32; 63] = [
+pub const LAYOUT: [u32; 65] = [
     size_of::<BootInfo>() as u32,
     offset_of!(BootInfo, magic) as u32,
     offset_of!(BootInfo, abi_version) as u32,
@@ -439,6 +482,8 @@ pub const LAYOUT: [u32; 63] = [
     offset_of!(Hypercalls, net_read) as u32,
     offset_of!(Hypercalls, net_write) as u32,
     offset_of!(Hypercalls, net_readv) as u32,
+    offset_of!(Hypercalls, stream_write) as u32,
+    offset_of!(Hypercalls, host_signals_take) as u32,
     HYPERCALL_COUNT,
     size_of::<DeviceInfo>() as u32,
     offset_of!(DeviceInfo, kind) as u32,

@@ -117,6 +117,21 @@ pub fn console_write(bytes: &[u8]) -> Result<(), Error> {
     result(unsafe { (hc().console_write)(bytes.as_ptr() as u64, bytes.len() as u64) })
 }
 
+/// Write bytes to host stream `stream` (`abi::STREAM_STDOUT`,
+/// `STREAM_STDERR` or `STREAM_KERNEL_LOG`).
+pub fn stream_write(stream: u32, bytes: &[u8]) -> Result<(), Error> {
+    // SAFETY: the slice is valid for its length; the tender checks again.
+    result(unsafe { (hc().stream_write)(stream, bytes.as_ptr() as u64, bytes.len() as u64) })
+}
+
+/// The host signals received since the last call (`1 << signo` bits of
+/// `abi::HOST_SIGNALS`), cleared; always 0 without
+/// `GUEST_FLAG_HOST_SIGNALS`.
+pub fn host_signals_take() -> u64 {
+    // SAFETY: no arguments.
+    unsafe { (hc().host_signals_take)() }
+}
+
 /// Read console input without blocking: `Ok(Some(n))` bytes read
 /// (`Some(0)` at end of input), `Ok(None)` when nothing is pending.
 pub fn console_read(buf: &mut [u8]) -> Result<Option<usize>, Error> {
@@ -258,6 +273,15 @@ pub struct Console;
 impl core::fmt::Write for Console {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         console_write(s.as_bytes()).map_err(|_| core::fmt::Error)
+    }
+}
+
+/// A `core::fmt::Write` sink on a host stream (`abi::STREAM_*`).
+pub struct Stream(pub u32);
+
+impl core::fmt::Write for Stream {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        stream_write(self.0, s.as_bytes()).map_err(|_| core::fmt::Error)
     }
 }
 

@@ -17,6 +17,7 @@
 //! themselves.
 
 use core::arch::asm;
+use core::fmt::Write;
 use nabla_abi::BootInfo;
 
 #[cfg(not(any(feature = "solo5", feature = "uml")))]
@@ -73,7 +74,14 @@ pub unsafe extern "C" fn _start(bi: *const BootInfo) -> ! {
     }
     if banner_wanted() {
         let b = crate::boot_info();
-        crate::println!(
+        // A kernel's banner belongs with its log (the tender's
+        // `--kernel-log`, else stdout); a unikernel's on its console.
+        #[cfg(feature = "uml")]
+        let mut out = crate::Stream(nabla_abi::STREAM_KERNEL_LOG);
+        #[cfg(not(feature = "uml"))]
+        let mut out = crate::Console;
+        let _ = writeln!(
+            out,
             "Nabla platform {}: memory {:#x}..{:#x}, image {:#x}..{:#x}",
             env!("CARGO_PKG_VERSION"),
             b.mem_start,

@@ -9,30 +9,38 @@
 //! polls, see below), idle, the memory layout, console input, the trap
 //! vector, exit.
 //!
-//! Design: there are no host signals. The timer is a deadline kept here;
+//! Design: no host signal interrupts the kernel. Signals sent to the
+//! tender from outside (SIGTERM and friends) are recorded by the tender
+//! (the flags note asks for it) and reach the kernel as a ready bit, which
+//! it takes with [`nabla_host_signals_take`]. The timer is a deadline kept here;
 //! the kernel sleeps through [`nabla_idle`] (`yield_until` the deadline)
 //! and asks [`nabla_timer_due`] when it idles or returns to a user
 //! process. What needs kernel types or control flow (thread switching,
 //! interrupt delivery, the process model) lives on the kernel side.
 //!
 //! The ABI note comes from the Solo5 module; this module adds the flags
-//! note asking for executable free memory.
+//! note asking for executable free memory, the preemption tick, the
+//! virtio-net header and host signals.
 //!
 //! Limits: one CPU. `os_getrandom` needs RDRAND (else the kernel seeds
 //! itself from other sources).
 
-use crate::abi::note::{FlagsNote, GUEST_FLAG_EXEC_MEMORY, GUEST_FLAG_NET_VNET_HDR, GUEST_FLAG_PREEMPT_TICK};
+use crate::abi::note::{
+    FlagsNote, GUEST_FLAG_EXEC_MEMORY, GUEST_FLAG_HOST_SIGNALS, GUEST_FLAG_NET_VNET_HDR, GUEST_FLAG_PREEMPT_TICK,
+};
 use crate::abi::{BootInfo, TrapVector};
 use core::ffi::{c_char, c_int, c_long, c_ulonglong};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The kernel runs user programs from its free memory, preempts them on
-/// the tender's tick, and its net driver speaks the virtio-net header
-/// (checksum and segmentation offloads; see the kernel's net.c).
+/// the tender's tick, its net driver speaks the virtio-net header
+/// (checksum and segmentation offloads; see the kernel's net.c), and it
+/// takes host signals (hands them to its init; see the kernel's signal.c).
 #[used]
 #[unsafe(link_section = ".note.nabla.flags")]
-static NABLA_FLAGS_NOTE: FlagsNote =
-    FlagsNote::new(GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK | GUEST_FLAG_NET_VNET_HDR);
+static NABLA_FLAGS_NOTE: FlagsNote = FlagsNote::new(
+    GUEST_FLAG_EXEC_MEMORY | GUEST_FLAG_PREEMPT_TICK | GUEST_FLAG_NET_VNET_HDR | GUEST_FLAG_HOST_SIGNALS,
+);
 
 // The kernel's devices, all optional: the user attaches any subset. Block
 // devices are /dev/vda (rootfs) to /dev/vdh (disk7) in this order, net
@@ -130,7 +138,8 @@ static DEADLINE: AtomicU64 = AtomicU64::new(0);
 static INTERVAL: AtomicU64 = AtomicU64::new(0);
 
 /// Sleep until the timer deadline or until input is ready; returns the
-/// ready set (bit 63: console input).
+/// ready set (bit 63: console input, bit 62: host signals, the others:
+/// device handles).
 #[unsafe(no_mangle)]
 pub extern "C" fn nabla_idle() -> u64 {
     let deadline = match DEADLINE.load(Ordering::Relaxed) {
@@ -289,7 +298,27 @@ pub unsafe extern "C" fn os_getrandom(buf: *mut u8, len: usize, _flags: u32) -> 
 /// `os_dump_core`: the kernel panicked; end the guest abnormally.
 #[unsafe(no_mangle)]
 pub extern "C" fn os_dump_core() -> ! {
-    crate::abort("the Linux kernel panicked (see the console above)")
+    crate::abort("the Linux kernel panicked (see the kernel log)")
+}
+
+/// Write `len` bytes at `buf` to host stream `stream` (1 stdout, 2 stderr,
+/// 3 the kernel log): 0, -EINVAL (22) for another stream, -EIO (5) when
+/// the host write failed.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nabla_stream_write(stream: u32, buf: *const u8, len: usize) -> c_int {
+    // SAFETY: the caller's buffer is readable for `len` bytes.
+    let slice = unsafe { core::slice::from_raw_parts(buf, len) };
+    block_result(crate::stream_write(stream, slice))
+}
+
+/// The host signals sent to the tender since the last call, as
+/// `1 << signo` bits, cleared (see the kernel's signal.c).
+#[unsafe(no_mangle)]
+pub extern "C" fn nabla_host_signals_take() -> u64 {
+    crate::host_signals_take()
 }
 
 /// Register the kernel's syscall and fault entries.

@@ -258,6 +258,14 @@ pub fn parse(data: &[u8]) -> Result<Image, ElfError> {
     check_abi(&abi)?;
     let manifest = find_manifest(data, phdrs)?;
     let flags = find_flags(data, phdrs)?;
+    // Bit 62 of the ready set is then the host signals' (see nabla-abi).
+    if flags & nabla_abi::note::GUEST_FLAG_HOST_SIGNALS != 0 && manifest.len() > nabla_abi::MAX_DEVICES_HOST_SIGNALS {
+        return Err(ElfError::BadManifest(format!(
+            "{} devices (at most {} for a guest that takes host signals)",
+            manifest.len(),
+            nabla_abi::MAX_DEVICES_HOST_SIGNALS
+        )));
+    }
     let fast_syscall = find_fast_syscall(data, phdrs)?;
     Ok(Image { kind, entry, segments, start, end, relocs, relro, abi, manifest, flags, fast_syscall })
 }

@@ -2,13 +2,13 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0..=254 | the guest's own exit status (`exit` hypercall) |
+//! | 0..=254 | the guest's own exit status (`exit` hypercall); Linux: 0 for power-off, halt or a plain reboot, N for `reboot(LINUX_REBOOT_CMD_RESTART2, "N")` with N a decimal 0..=255 (how a container's init passes its process's status out) |
 //! | 1 | bad input: unusable guest file (ELF, ABI note), `--mem`, command line |
 //! | 2 | bad command-line usage (unknown flag, missing KERNEL) |
 //! | 70 | internal error of the tender or host failure (a bug, or the host refused a resource) |
 //! | 128+N | the guest faulted with signal N: 132 SIGILL, 133 SIGTRAP, 135 SIGBUS, 136 SIGFPE, 139 SIGSEGV |
 //! | 139 | also: a guest double fault (a fault while the guest's fault entry still holds the previous one) |
-//! | 129, 130, 131, 143 | the tender was sent SIGHUP, SIGINT, SIGQUIT or SIGTERM (terminal restored) |
+//! | 129, 130, 131, 143 | the tender was sent SIGHUP, SIGINT, SIGQUIT or SIGTERM (terminal restored). A guest with `GUEST_FLAG_HOST_SIGNALS` takes these (and SIGUSR1, SIGUSR2, SIGWINCH) itself: Linux hands each to its init when init handles it, drops it when init ignores it, and otherwise ends with the same code and line (138 SIGUSR1, 140 SIGUSR2; SIGWINCH is dropped) |
 //! | 159 | the guest made a forbidden host syscall (128 + SIGSYS) |
 //! | 255 | the guest aborted (`abort` hypercall), or returned from its entry point |
 //!

@@ -11,7 +11,8 @@ use crate::exit;
 use crate::gate;
 use crate::runtime::{self, CONSOLE_EOF, CONSOLE_PENDING, Ordering};
 use nabla_abi::{
-    FaultFrame, HYPERCALL_COUNT, Hypercalls, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK, TrapVector,
+    FaultFrame, HYPERCALL_COUNT, Hypercalls, RESULT_AGAIN, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK, STREAM_KERNEL_LOG,
+    STREAM_STDERR, STREAM_STDOUT, TrapVector,
 };
 
 /// Ready-set bit of console input in `yield_until`.
@@ -36,6 +37,8 @@ pub static TABLE: Hypercalls = Hypercalls {
     net_read: crate::modules::net::net_read,
     net_write: crate::modules::net::net_write,
     net_readv: crate::modules::net::net_readv,
+    stream_write,
+    host_signals_take: crate::signals::host_signals_take,
 };
 
 extern "C" fn console_write(buf: u64, len: u64) -> u32 {
@@ -49,6 +52,25 @@ extern "C" fn console_write(buf: u64, len: u64) -> u32 {
     // which stays mapped and readable for the life of the process.
     let bytes = unsafe { core::slice::from_raw_parts(p, len as usize) };
     if gate::write_all(1, bytes) { RESULT_OK } else { RESULT_EUNSPEC }
+}
+
+extern "C" fn stream_write(stream: u32, buf: u64, len: u64) -> u32 {
+    let Some(rt) = runtime::get() else {
+        return RESULT_EUNSPEC;
+    };
+    let fd = match stream {
+        STREAM_STDOUT => 1,
+        STREAM_STDERR => 2,
+        STREAM_KERNEL_LOG => rt.kernel_log,
+        _ => return RESULT_EINVAL,
+    };
+    let Some(p) = rt.guest.readable(buf, len) else {
+        return RESULT_EINVAL;
+    };
+    // SAFETY: `readable` checked that the whole range is guest memory,
+    // which stays mapped and readable for the life of the process.
+    let bytes = unsafe { core::slice::from_raw_parts(p, len as usize) };
+    if gate::write_all(fd, bytes) { RESULT_OK } else { RESULT_EUNSPEC }
 }
 
 extern "C" fn console_read(buf: u64, len: u64, nread: u64) -> u32 {

@@ -3,7 +3,11 @@
 //!
 //! Design: one `epoll_pwait2` on the tender's epoll fd, bounded by the
 //! deadline. Net devices are in the set level-triggered, console input
-//! edge-triggered with a "maybe pending" flag (see the console module). A
+//! edge-triggered with a "maybe pending" flag (see the console module),
+//! and, for a guest that takes host signals, the signal handler's eventfd
+//! edge-triggered: `HOST_SIGNAL_READY` is in the ready set whenever the
+//! pending set is not empty, and the eventfd only makes sure a signal
+//! that lands just before the wait ends it (see `signals.rs`). A
 //! tap deleted on the host reports an error at every wait: it is taken
 //! out of the set once, and the guest's next read of it fails.
 //!
@@ -25,7 +29,8 @@
 use crate::gate;
 use crate::hypercalls::CONSOLE_READY_BIT;
 use crate::runtime::{self, CONSOLE_EOF, CONSOLE_PENDING, Ordering, Runtime};
-use nabla_abi::{DEVICE_NET, MAX_DEVICES, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK};
+use crate::signals::host_signals_pending;
+use nabla_abi::{DEVICE_NET, HOST_SIGNAL_READY, MAX_DEVICES, RESULT_EINVAL, RESULT_EUNSPEC, RESULT_OK};
 use std::sync::atomic::AtomicU64;
 
 /// Longest halt-polling window, and the longest sleep that still counts
@@ -78,6 +83,11 @@ fn wait(rt: &Runtime, timeout: u64) -> Result<u64, ()> {
     if console_pending(rt) {
         ready |= CONSOLE_READY_BIT;
     }
+    // The eventfd's own event (HOST_SIGNAL_READY, not a device) says
+    // nothing more than the pending set.
+    if host_signals_pending() {
+        ready |= HOST_SIGNAL_READY;
+    }
     Ok(ready)
 }
 
@@ -89,7 +99,7 @@ fn polls(rt: &Runtime) -> bool {
 /// The ready set once something is ready or the deadline has passed.
 fn ready_set(rt: &Runtime, deadline: u64) -> Result<u64, ()> {
     let now = gate::clock_ns(libc::CLOCK_MONOTONIC);
-    if console_pending(rt) || now >= deadline {
+    if console_pending(rt) || host_signals_pending() || now >= deadline {
         return wait(rt, 0);
     }
     let poll = polls(rt);

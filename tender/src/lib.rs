@@ -31,7 +31,7 @@ pub mod terminal;
 pub mod vdso;
 
 /// `--version` text.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 7)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Nabla ABI version 8)");
 
 /// Most executable host ranges remembered (the tender, libc, vDSO...).
 pub const MAX_HOST_CODE: usize = 8;

@@ -1,16 +1,16 @@
-//! `nabla-tender [--mem=MiB] [--quiet] [--initrd FILE] [--verbose]
-//! [--no-syscall-rewrite] [DEVICES] KERNEL [-- ARGS...]`: the binary users
+//! `nabla-tender [--mem=MiB] [--quiet] [--initrd FILE] [--kernel-log FILE]
+//! [--verbose] [--no-syscall-rewrite] [DEVICES] KERNEL [-- ARGS...]`: the binary users
 //! run. Parses the command line, sets up every module, loads the
 //! guest, installs the sandbox and jumps. See `exit.rs` for exit codes.
 
 #![no_main]
 
 use clap::Parser;
-use nabla_abi::note::{GUEST_FLAG_NET_VNET_HDR, GUEST_FLAG_PREEMPT_TICK};
+use nabla_abi::note::{GUEST_FLAG_HOST_SIGNALS, GUEST_FLAG_NET_VNET_HDR, GUEST_FLAG_PREEMPT_TICK};
 use nabla_tender::memory::FileBytes;
 use nabla_tender::modules::Module;
 use nabla_tender::modules::block::BlockArgs;
-use nabla_tender::modules::console::Console;
+use nabla_tender::modules::console::{Console, ConsoleArgs};
 use nabla_tender::modules::core::{Core, CoreArgs, read_initrd};
 use nabla_tender::modules::devices::Devices;
 use nabla_tender::modules::net::NetArgs;
@@ -23,12 +23,19 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "nabla-tender", version = nabla_tender::VERSION, max_term_width = 100)]
 #[command(after_help = "Linux: nabla-tender --mem=128 --block DISK.img build/linux.nabla -- [KERNEL ARGS] \
-(root on /dev/vda; --initrd INITRAMFS.cpio instead or as well; power-off exits 0, a kernel panic 255).\n\n\
+(root on /dev/vda; --initrd INITRAMFS.cpio instead or as well; power-off exits 0, a kernel panic 255, \
+reboot(LINUX_REBOOT_CMD_RESTART2, \"N\") with N in 0..=255 exits N). Its /dev/ttyN0 is stdout (and stdin), \
+/dev/ttyN1 stderr, its kernel log stdout or the --kernel-log file. SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, \
+SIGUSR2 and SIGWINCH go to its init if init handles them, are dropped if it ignores them, and else end the run \
+(128+N; SIGWINCH is dropped).\n\n\
 Exit codes: the guest's status; 1 bad input; 2 usage; 70 internal error; \
-128+N guest fault with signal N (or SIGHUP, SIGINT, SIGQUIT, SIGTERM sent to the tender; 139 also a double fault); 159 forbidden host syscall; 255 guest abort.")]
+128+N guest fault with signal N (or SIGHUP, SIGINT, SIGQUIT, SIGTERM sent to the tender, for Linux only when its init \
+does not handle it; 139 also a double fault); 159 forbidden host syscall; 255 guest abort.")]
 struct Cli {
     #[command(flatten)]
     core: CoreArgs,
+    #[command(flatten)]
+    console: ConsoleArgs,
     #[command(flatten)]
     block: BlockArgs,
     #[command(flatten)]
@@ -99,7 +106,11 @@ fn run() -> ! {
     if cli.verbose {
         eprintln!("nabla-tender: {}", nabla_tender::vdso::describe(&core.clock));
     }
-    let console = Console::setup(core.epfd);
+    let console = Console::setup(&cli.console, core.epfd).unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
+    let host_signals = (image.flags & GUEST_FLAG_HOST_SIGNALS != 0).then(|| {
+        signals::HostSignals::setup(core.epfd)
+            .unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot set up host signals: {e}")))
+    });
     let vnet_guest = image.flags & GUEST_FLAG_NET_VNET_HDR != 0;
     let devices = Devices::setup(&image.manifest, &cli.block, &cli.net, vnet_guest, core.epfd)
         .unwrap_or_else(|e| fail(exit::LOAD_ERROR, e));
@@ -140,6 +151,7 @@ fn run() -> ! {
         epfd: core.epfd,
         console_in: console.input,
         console_pollable: console.pollable,
+        kernel_log: console.kernel_log,
         fsgsbase: core.fsgsbase,
         devices: {
             let mut all = [runtime::Device::default(); nabla_abi::MAX_DEVICES];
@@ -151,7 +163,8 @@ fn run() -> ! {
         ndevices: devices.runtime.len(),
     });
     nabla_tender::pkru::init();
-    signals::install().unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot install signal handlers: {e}")));
+    signals::install(host_signals.is_some())
+        .unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot install signal handlers: {e}")));
     if image.flags & GUEST_FLAG_PREEMPT_TICK != 0 {
         signals::arm_tick()
             .unwrap_or_else(|e| fail(exit::INTERNAL, format_args!("cannot arm the preemption tick: {e}")));
@@ -164,6 +177,9 @@ fn run() -> ! {
     let modules: [&dyn Module; 4] = [&core, &console, &block, &net];
     for m in modules {
         m.rules(&mut rules);
+    }
+    if let Some(h) = &host_signals {
+        h.rules(&mut rules);
     }
     let prog = sandbox::build(guest.end, &rules).unwrap_or_else(|e| fail(exit::INTERNAL, e));
     let fsgsbase = core.fsgsbase;

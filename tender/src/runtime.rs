@@ -27,6 +27,8 @@ pub struct Runtime {
     pub console_in: i32,
     /// Whether `console_in` is in the epoll set (edge-triggered).
     pub console_pollable: bool,
+    /// fd of stream 3, the kernel log (`--kernel-log`, or 1: stdout).
+    pub kernel_log: i32,
     /// `wrfsbase` is usable (else `arch_prctl`).
     pub fsgsbase: bool,
     /// Attached devices, by handle.

@@ -1,6 +1,18 @@
 //! Signal handling: trapped guest syscalls (SIGSYS), guest faults
-//! (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) and the preemption tick
-//! (SIGVTALRM).
+//! (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP), the preemption tick
+//! (SIGVTALRM), and signals from outside (SIGTERM, SIGINT, SIGHUP,
+//! SIGQUIT; with a guest that takes host signals also SIGUSR1, SIGUSR2
+//! and SIGWINCH).
+//!
+//! Signals from outside end the tender with 128 + the number, unless the
+//! guest has `GUEST_FLAG_HOST_SIGNALS`: then the handler only records the
+//! signal in a pending set (an atomic) and writes an eventfd that sits,
+//! edge-triggered, in `yield_until`'s epoll set, so a guest that idles is
+//! woken even when the signal lands between the hypercall's look at the
+//! set and its `epoll_pwait2`. `yield_until` reports
+//! `HOST_SIGNAL_READY` while the set is not empty, and the guest takes it
+//! with the `host_signals_take` hypercall. SIGKILL is not catchable and
+//! still ends the tender at once.
 //!
 //! The handlers run on an alternate stack installed before the sandbox,
 //! with the guest's `%fs`, so they follow the gate's rules (no libc, no
@@ -26,8 +38,10 @@
 use crate::exit;
 use crate::forward::{self, Fault, SI_KERNEL};
 use crate::runtime;
+use crate::sandbox::{Pin, Rules};
 use crate::sysnames::syscall_name;
 use std::io;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 /// Size of the alternate signal stack.
 const ALT_STACK: usize = 64 * 1024;
@@ -76,8 +90,69 @@ struct FaultInfo {
     addr: u64,
 }
 
+/// The signals from outside that a guest with `GUEST_FLAG_HOST_SIGNALS`
+/// takes (`nabla_abi::HOST_SIGNALS` as a list).
+pub const FORWARDED: [libc::c_int; 7] =
+    [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM, libc::SIGWINCH];
+
+/// Host signals received and not yet taken by the guest (`1 << signo`).
+static PENDING: AtomicU64 = AtomicU64::new(0);
+/// The eventfd the handler writes to wake `yield_until` (-1: none).
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Whether host signals wait for the guest to take them.
+pub fn host_signals_pending() -> bool {
+    PENDING.load(Ordering::Acquire) != 0
+}
+
+/// `host_signals_take` hypercall: the pending set, cleared.
+pub extern "C" fn host_signals_take() -> u64 {
+    PENDING.swap(0, Ordering::AcqRel)
+}
+
+/// The host-signal wake-up of a guest with `GUEST_FLAG_HOST_SIGNALS`, set
+/// up (a tender module: its rule is the one write to its eventfd).
+#[derive(Debug)]
+pub struct HostSignals {
+    /// The eventfd in the epoll set.
+    pub wake_fd: i32,
+}
+
+impl HostSignals {
+    /// Create the eventfd and put it in `epfd`'s set, edge-triggered, as
+    /// `HOST_SIGNAL_READY`: every write is a new edge, so it is never read.
+    pub fn setup(epfd: i32) -> io::Result<HostSignals> {
+        // SAFETY: plain syscall wrapper, no pointers.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut ev =
+            libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: nabla_abi::HOST_SIGNAL_READY };
+        // SAFETY: `ev` is a valid event; both fds are open.
+        if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        WAKE_FD.store(fd, Ordering::Release);
+        Ok(HostSignals { wake_fd: fd })
+    }
+}
+
+impl crate::modules::Module for HostSignals {
+    fn name(&self) -> &'static str {
+        "host signals"
+    }
+
+    fn rules(&self, r: &mut Rules) {
+        // The handler's wake-up: 8 bytes to our eventfd only.
+        r.allow(libc::SYS_write, &[Pin::Eq(0, self.wake_fd as u64), Pin::Eq(2, 8)]);
+    }
+}
+
 /// Install the alternate stack and the handlers. Called before the sandbox.
-pub fn install() -> io::Result<()> {
+/// `host_signals`: the guest takes the signals of [`FORWARDED`] (see the
+/// module doc; [`HostSignals::setup`] must have run).
+pub fn install(host_signals: bool) -> io::Result<()> {
     // SAFETY: a fresh anonymous mapping, used only as the signal stack.
     let stack = unsafe {
         libc::mmap(
@@ -105,7 +180,7 @@ pub fn install() -> io::Result<()> {
         // No handled signal may nest inside another: a fault in the
         // handler then kills the process instead of recursing.
         // Nor may a terminating signal cut into a forward or a report.
-        for other in HANDLED.iter().chain(&TERMINATING) {
+        for other in HANDLED.iter().chain(&TERMINATING).chain(&FORWARDED) {
             // SAFETY: `sa_mask` is a valid sigset_t.
             unsafe { libc::sigaddset(&mut sa.sa_mask, *other) };
         }
@@ -116,18 +191,27 @@ pub fn install() -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
-    for sig in TERMINATING {
+    let outside: &[libc::c_int] = if host_signals { &FORWARDED } else { &TERMINATING };
+    for &sig in outside {
         // SAFETY: zeroed sigaction is a valid "no flags, empty mask" value.
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = nabla_on_terminate as *const () as usize;
-        sa.sa_flags = libc::SA_ONSTACK;
+        sa.sa_sigaction = if host_signals {
+            // Host calls the signal interrupts go on where they were.
+            sa.sa_flags = libc::SA_ONSTACK | libc::SA_RESTART;
+            nabla_on_host_signal as *const () as usize
+        } else {
+            sa.sa_flags = libc::SA_ONSTACK;
+            nabla_on_terminate as *const () as usize
+        };
         // One way out at a time: no other signal runs inside it.
-        for other in HANDLED.iter().chain(&TERMINATING) {
+        for other in HANDLED.iter().chain(&TERMINATING).chain(&FORWARDED) {
             // SAFETY: `sa_mask` is a valid sigset_t.
             unsafe { libc::sigaddset(&mut sa.sa_mask, *other) };
         }
         // SAFETY: `nabla_on_terminate` enters `on_terminate`, which only
-        // restores the terminal and exits.
+        // restores the terminal and exits; `nabla_on_host_signal` enters
+        // `on_host_signal`, which only records the signal and writes the
+        // eventfd.
         if unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -158,13 +242,38 @@ core::arch::global_asm!(
     "btr qword ptr [rsp], 18",
     "popfq",
     "jmp {on_terminate}",
+    ".globl nabla_on_host_signal",
+    "nabla_on_host_signal:",
+    "pushfq",
+    "btr qword ptr [rsp], 18",
+    "popfq",
+    "jmp {on_host_signal}",
     on_signal = sym on_signal,
     on_terminate = sym on_terminate,
+    on_host_signal = sym on_host_signal,
 );
 
 unsafe extern "C" {
     fn nabla_on_signal();
     fn nabla_on_terminate();
+    fn nabla_on_host_signal();
+}
+
+/// A signal from outside for a guest that takes them: record it, wake the
+/// guest (see the module doc). Set first, written second: a
+/// `yield_until` that misses the set still sees the eventfd's edge.
+extern "C" fn on_host_signal(sig: libc::c_int) {
+    if exit::in_progress() || !(1..64).contains(&sig) {
+        return;
+    }
+    PENDING.fetch_or(1u64 << sig, Ordering::AcqRel);
+    let fd = WAKE_FD.load(Ordering::Acquire);
+    if fd >= 0 {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: `one` is 8 readable bytes; a full eventfd (never, at one
+        // write a signal) would only refuse with EAGAIN.
+        let _ = unsafe { crate::gate::write(fd, one.as_ptr(), one.len()) };
+    }
 }
 
 /// Signals from outside that end the tender: the terminal is restored
@@ -341,4 +450,27 @@ fn on_syscall(rt: &runtime::Runtime, g: &mut forward::Regs, nr: u64, arch: u32, 
         exit::FORBIDDEN_SYSCALL,
         format_args!("guest made a forbidden host syscall {name} ({nr}) at {:#x}", call_addr.wrapping_sub(2)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_signals_are_the_abis_host_signals() {
+        let mask = FORWARDED.iter().fold(0u64, |m, &s| m | 1 << s);
+        assert_eq!(mask, nabla_abi::HOST_SIGNALS);
+        assert!(TERMINATING.iter().all(|s| FORWARDED.contains(s)));
+    }
+
+    #[test]
+    fn a_host_signal_is_pending_until_taken() {
+        on_host_signal(libc::SIGTERM);
+        on_host_signal(libc::SIGTERM);
+        on_host_signal(libc::SIGHUP);
+        assert!(host_signals_pending());
+        assert_eq!(host_signals_take(), 1 << libc::SIGTERM | 1 << libc::SIGHUP);
+        assert!(!host_signals_pending());
+        assert_eq!(host_signals_take(), 0);
+    }
 }

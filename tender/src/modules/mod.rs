@@ -5,7 +5,7 @@
 //! | module | arguments | host resources |
 //! |---|---|---|
 //! | `core` | `--mem`, `--quiet` | guest memory, epoll fd, clocks, exit, signals, TLS |
-//! | `console` | — | stdout (output), stdin (input device) |
+//! | `console` | `--kernel-log` | stdout, stderr, the kernel log file (output), stdin (input device) |
 //! | `block` | `--block:NAME=PATH[:ro]`, `--block-sector-size:NAME=N` | one file per device |
 //! | `net` | `--net:NAME=TAP\|@FD`, `--net-mac:NAME=MAC` | one tap fd per device |
 //!
@@ -46,7 +46,8 @@ pub fn parse_named<'a>(flag: &str, arg: &'a str) -> Result<(&'a str, &'a str), S
 const COLON_FLAGS: [&str; 4] = ["--block-sector-size:", "--block:", "--net-mac:", "--net:"];
 
 /// Options whose value may be the next argument (`--block PATH`).
-const VALUE_FLAGS: [&str; 6] = ["--block", "--block-sector-size", "--net", "--net-mac", "--mem", "--initrd"];
+const VALUE_FLAGS: [&str; 7] =
+    ["--block", "--block-sector-size", "--net", "--net-mac", "--mem", "--initrd", "--kernel-log"];
 
 /// Rewrite the colon forms of the device flags, up to the first argument
 /// that is not an option or an option's value (the guest image) or `--`.
