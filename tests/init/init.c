@@ -23,6 +23,18 @@
  *   fpu-child   compute in round-toward-zero mode (helper for the test mode)
  *   pipe-child  write a known string to stdout (helper for the test mode)
  *   stdio-lines, far32, int80, big-mmap, spawn-many=N: see hardening.c
+ *   streams     mount devtmpfs on /dev, print "nabla-init: to stdout" on
+ *               the console, "nabla-init: to stderr" on /dev/ttyN1 and
+ *               "nabla-init: to the kernel log" into /dev/kmsg, power off
+ *   restart=S   sync, then reboot(LINUX_REBOOT_CMD_RESTART2, S)
+ *   sigterm=S   handle SIGTERM: print "nabla-init: waiting for signals",
+ *               sleep; on SIGTERM print "nabla-init: got SIGTERM" and
+ *               restart=S
+ *   sigterm-busy=S  the same, spinning in user mode (no syscall) while
+ *               it waits
+ *   sigign=S    ignore SIGTERM, handle SIGHUP as sigterm=S does SIGTERM
+ *   sigdfl      print "nabla-init: waiting for signals", sleep for ever
+ *               with every signal at its default action
  *   bench-getpid=N  time N syscall(SYS_getpid) (musl does not cache it),
  *               print "nabla-init: bench getpid N calls X ns/call", power off
  *   bench-null=N    the same with syscall number 1000 (no such syscall:
@@ -861,6 +873,103 @@ static int mode_pipe_child(void)
 	return 0;
 }
 
+/* ---- streams, host signals and exit statuses (tests/linux_streams.rs) ---- */
+
+static int write_str(int fd, const char *s)
+{
+	size_t len = strlen(s), off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, s + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+static int mode_streams(void)
+{
+	if (!native && mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) != 0) {
+		printf("nabla-init: mount devtmpfs: %s\n", strerror(errno));
+		return 1;
+	}
+	int err = open("/dev/ttyN1", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	int kmsg = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (err < 0 || kmsg < 0) {
+		printf("nabla-init: open /dev/ttyN1 or /dev/kmsg: %s\n", strerror(errno));
+		return 1;
+	}
+	fflush(stdout);
+	if (write_str(1, "nabla-init: to stdout\n") || write_str(err, "nabla-init: to stderr\n") ||
+	    write_str(kmsg, "<3>nabla-init: to the kernel log\n")) {
+		printf("nabla-init: write: %s\n", strerror(errno));
+		return 1;
+	}
+	return power_off();
+}
+
+/* <linux/reboot.h>, which musl's headers do not include. */
+#define LINUX_REBOOT_MAGIC1 0xfee1deadU
+#define LINUX_REBOOT_MAGIC2 672274793U
+#define LINUX_REBOOT_CMD_RESTART2 0xA1B2C3D4U
+
+/* reboot(LINUX_REBOOT_CMD_RESTART2, arg): the tender exits with arg's
+ * status when it is a number 0..255, else as for a plain reboot (0). */
+static int restart_with(const char *arg)
+{
+	fflush(stdout);
+	if (native) {
+		printf("nabla-init: native run, not restarting with \"%s\"\n", arg);
+		return 0;
+	}
+	sync();
+	syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART2, arg);
+	printf("nabla-init: reboot(LINUX_REBOOT_CMD_RESTART2, \"%s\") failed: %s\n", arg, strerror(errno));
+	return 1;
+}
+
+static volatile sig_atomic_t got_signal;
+
+static void on_host_signal(int sig)
+{
+	got_signal = sig;
+}
+
+/* Wait for `sig` with a handler (and SIGTERM at `term`), then restart
+ * with `arg`. `busy`: spin without syscalls while waiting. */
+static int wait_signal(int sig, void (*term)(int), int busy, const char *arg)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_host_signal;
+	if (sigaction(sig, &sa, NULL) != 0) {
+		printf("nabla-init: sigaction: %s\n", strerror(errno));
+		return 1;
+	}
+	if (sig != SIGTERM)
+		signal(SIGTERM, term);
+	printf("nabla-init: waiting for signals\n");
+	fflush(stdout);
+	while (!got_signal) {
+		if (!busy)
+			pause();
+	}
+	printf("nabla-init: got %s\n", got_signal == SIGTERM ? "SIGTERM" : got_signal == SIGHUP ? "SIGHUP" : "?");
+	return restart_with(arg);
+}
+
+static int mode_sigdfl(void)
+{
+	printf("nabla-init: waiting for signals\n");
+	fflush(stdout);
+	if (native)
+		return 0;
+	for (;;)
+		pause();
+}
+
 /* ---- benchmarks (make bench; the test mode does not run them) ---- */
 
 /* An invalid syscall number: the kernel answers ENOSYS. */
@@ -994,6 +1103,18 @@ int main(int argc, char **argv)
 		rc = mode_fpu_child();
 	else if (strcmp(mode, "pipe-child") == 0)
 		rc = mode_pipe_child();
+	else if (strcmp(mode, "streams") == 0)
+		rc = mode_streams();
+	else if (strncmp(mode, "restart=", 8) == 0)
+		rc = restart_with(mode + 8);
+	else if (strncmp(mode, "sigterm=", 8) == 0)
+		rc = wait_signal(SIGTERM, SIG_DFL, 0, mode + 8);
+	else if (strncmp(mode, "sigterm-busy=", 13) == 0)
+		rc = wait_signal(SIGTERM, SIG_DFL, 1, mode + 13);
+	else if (strncmp(mode, "sigign=", 7) == 0)
+		rc = wait_signal(SIGHUP, SIG_IGN, 0, mode + 7);
+	else if (strcmp(mode, "sigdfl") == 0)
+		rc = mode_sigdfl();
 	else if (strcmp(mode, "stdio-lines") == 0)
 		rc = mode_stdio_lines();
 	else if (strcmp(mode, "far32") == 0)
@@ -1018,7 +1139,8 @@ int main(int argc, char **argv)
 		rc = mode_bench_spawn(mode + 12);
 	else {
 		printf("nabla-init: unknown mode \"%s\" (hello, poweroff, exit=N, test, segv, pipe-child, "
-		       "big-mmap, spawn-many=N, bench-getpid=N, bench-null=N, bench-spawn=N)\n", mode);
+		       "big-mmap, spawn-many=N, streams, restart=S, sigterm=S, sigterm-busy=S, sigign=S, sigdfl, "
+		       "bench-getpid=N, bench-null=N, bench-spawn=N)\n", mode);
 		rc = 2;
 	}
 	fflush(stdout);
