@@ -110,7 +110,7 @@ pub fn create(a: &Args, debug: &mut dyn FnMut(&str)) -> Result<(), CreateError> 
     let dir = state::make_dir(a.root, a.id)?;
     let result = (|| {
         let image = dir.join("rootfs.ext4");
-        let d = disk::make(&plan.rootfs, &image, &a.root.join("cache"))?;
+        let d = disk::make(&plan.rootfs, &image, &a.root.join(state::CACHE_DIR))?;
         debug(&format!("root disk {:?} in {} ms", d.source, d.elapsed.as_millis()));
         let fifo = state::fifo(&dir);
         let cfifo = cstring(&fifo);

@@ -10,7 +10,7 @@
 //! Cache: containerd mounts the image's layers as an overlay on
 //! `bundle/rootfs` (found in `/proc/self/mountinfo`). While the overlay's
 //! upper directory is empty the tree is exactly its lower layers, so the
-//! image is made once, as `<root>/cache/<key>.ext4`, keyed by the list of
+//! image is made once, as `<root>/cache:disks/<key>.ext4`, keyed by the list of
 //! lower directories and their device, inode and change time (a layer
 //! unpacked again gets a new key), and each container gets a copy (`cp
 //! --reflink=auto --sparse=always`: a reflink where the file system has
@@ -18,7 +18,8 @@
 //! (`flock` on `<key>.lock`), so it is made once. With anything in the
 //! upper directory, or no overlay at all, the image is made for the
 //! container alone. The cache is never pruned by the runtime (delete
-//! `<root>/cache` to reclaim it).
+//! `<root>/cache:disks` to reclaim it; its name holds a `:`, which no
+//! container id may, so no container can be named like it).
 //!
 //! Limits: the container writes to its own copy, not to the overlay's
 //! upper directory (so `ctr snapshot diff` and `docker diff` see nothing),

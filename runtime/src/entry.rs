@@ -18,6 +18,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 /// `PATH` when the process's environment has none.
@@ -105,7 +106,18 @@ pub fn check(root: &Path, args: &[String], env: &[String], cwd: &str) -> Result<
     for cand in &candidates {
         let cand = if cand.is_absolute() { cand.clone() } else { Path::new(cwd).join(cand) };
         let Ok(host) = resolve_in_root(root, &cand) else { continue };
-        let Ok(mut f) = fs::File::open(&host) else { continue };
+        // Files of the image are untrusted: a fifo would block `create`
+        // for ever and a device node would be opened on the host. Only a
+        // regular file is opened, without following a link or blocking,
+        // and checked again once open.
+        match fs::symlink_metadata(&host) {
+            Ok(m) if m.is_file() => {}
+            _ => continue,
+        }
+        let Ok(mut f) = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(&host)
+        else {
+            continue;
+        };
         match f.metadata() {
             Ok(m) if m.is_file() => {}
             _ => continue,
@@ -166,6 +178,18 @@ mod tests {
         assert_eq!(resolve_in_root(&r, Path::new("/usr/bin/up")).unwrap(), r.join("bin/busybox"));
         let env = vec!["PATH=/usr/bin:/bin".to_string()];
         assert_eq!(check(&r, &["sh".into()], &env, "/").unwrap(), PathBuf::from("/usr/bin/sh"));
+        fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_or_device_entrypoint_is_not_opened() {
+        let r = tmp("fifo");
+        let fifo = std::ffi::CString::new(r.join("bin/fifo").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path; mkfifo only creates that node.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o755) }, 0);
+        symlink("/dev/null", r.join("bin/null")).unwrap();
+        assert!(matches!(check(&r, &["/bin/fifo".into()], &[], "/"), Err(EntryError::NotFound(..))));
+        assert!(check(&r, &["/bin/null".into()], &[], "/").is_err());
         fs::remove_dir_all(&r).unwrap();
     }
 

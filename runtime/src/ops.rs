@@ -159,13 +159,13 @@ fn kill_and_wait(rec: &Record) -> Result<(), OpError> {
 /// failures (logged, not fatal).
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>, OpError> {
     let (dir, rec) = match Record::load(root, id) {
-        Err(StateError::NotExist(_)) if force => return Ok(Vec::new()),
         Err(StateError::NotExist(_)) if state::dir(root, id).is_dir() => {
             // A create that died half-way: nothing runs; remove what it left.
             let d = state::dir(root, id);
             fs::remove_dir_all(&d).map_err(|e| OpError::Io(d.display().to_string(), e))?;
             return Ok(Vec::new());
         }
+        Err(StateError::NotExist(_)) if force => return Ok(Vec::new()),
         r => r?,
     };
     match rec.status(&dir) {

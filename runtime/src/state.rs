@@ -103,6 +103,10 @@ pub fn check_id(id: &str) -> Result<(), StateError> {
     if ok { Ok(()) } else { Err(StateError::BadId(id.into())) }
 }
 
+/// The root-disk cache's directory under `--root`: its name holds a `:`,
+/// which no container id may, so no id can name it.
+pub const CACHE_DIR: &str = "cache:disks";
+
 /// `<root>/<id>`.
 pub fn dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)
